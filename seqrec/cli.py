@@ -1,0 +1,243 @@
+"""The ``seqrec`` command: train, evaluate, recommend, datasets."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import polars as pl
+import typer
+
+from seqrec.api import SeqRec
+from seqrec.config import ConfigError, load_config
+from seqrec.runtime import RuntimeOptions
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+datasets_app = typer.Typer(no_args_is_help=True, help="List, fetch and describe registered datasets.")
+app.add_typer(datasets_app, name="datasets")
+
+DeviceOpt = Annotated[str, typer.Option(help="cpu, cuda, cuda:N or auto.")]
+ThreadsOpt = Annotated[int | None, typer.Option(help="Torch intra-op threads (default: torch's choice).")]
+SeedOpt = Annotated[int, typer.Option(help="Seed for initialisation, shuffling and negatives.")]
+ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")]
+
+
+def _fail(message: str) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(2)
+
+
+def _setup_logging(run_dir: Path | None) -> None:
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if run_dir is not None:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(run_dir / "run.log", encoding="utf-8"))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", handlers=handlers, force=True)
+
+
+def _metrics_table(records: list[dict[str, Any]]) -> str:
+    keys = [k for k in ("HR@10", "NDCG@10", "MRR", "HR@1", "NDCG@5", "Coverage@10") if k in records[0]]
+    header = f"{'split':<6} {'protocol':<22} {'users':>6} " + " ".join(f"{k:>11}" for k in keys)
+    lines = [header]
+    for r in records:
+        proto = r["protocol"] + (
+            " (filter seen)" if r["protocol"] == "full" and r["filter_seen"] is True else ""
+        )
+        if r["protocol"] == "sampled":
+            proto = f"sampled-{r['num_negatives']} {r['sampler']}"
+        vals = " ".join(f"{r[k]:>11.4f}" if k in r else f"{'-':>11}" for k in keys)
+        lines.append(f"{r['split']:<6} {proto:<22} {r['users']:>6} {vals}")
+    return "\n".join(lines)
+
+
+def _show_recommendations(model: SeqRec, users: list[Any], k: int) -> None:
+    assert model.data is not None
+    data = model.data
+    recs = model.recommend(users=users, k=k)
+    for user in users:
+        row = int(data.users.to_internal([user])[0]) - 1
+        history = data.sequences.row(row)[-5:]
+        typer.echo(f"\nuser {user}: last {len(history)} of {data.sequences.lengths[row]} items")
+        titles = data.titles(history)
+        ext = data.items.to_external(history).to_list()
+        for item, title in zip(ext, titles, strict=True):
+            typer.echo(f"    {item}  {title or ''}")
+        typer.echo(f"  top {k} recommendations:")
+        for rec in recs.filter(pl.col("user") == user).iter_rows(named=True):
+            title = rec.get("title") or ""
+            typer.echo(f"    {rec['rank']:>2}. {rec['item']}  {title}  ({rec['score']:.3f})")
+
+
+@app.command()
+def train(
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML run configuration.")] = None,
+    dataset: Annotated[str | None, typer.Option(help="Registered dataset name (sets data.dataset).")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", "-s", help="Override: section.key=value")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Run directory (default runs/<dataset>-<model>).")
+    ] = None,
+    show_users: Annotated[
+        int, typer.Option(help="Print recommendations for this many users at the end.")
+    ] = 2,
+    device: DeviceOpt = "cpu",
+    threads: ThreadsOpt = None,
+    seed: SeedOpt = 42,
+    progress: ProgressOpt = True,
+) -> None:
+    """Prepare the data, train, evaluate on the test split (full + sampled), save, show recommendations."""
+    overrides = list(set_ or [])
+    if dataset is not None:
+        overrides = [f"data.dataset={dataset}", "data.path=null", *overrides]
+    try:
+        cfg = load_config(config, overrides)
+    except ConfigError as exc:
+        _fail(str(exc))
+        return
+    from seqrec.data.dataset import SequenceDataset
+
+    if cfg.data.dataset is None and cfg.data.path is None:
+        _fail("no data: pass --dataset NAME, or a config with data.dataset / data.path")
+    name = cfg.data.dataset or Path(str(cfg.data.path)).stem
+    run_dir = output or Path("runs") / f"{name}-{cfg.model.name}"
+    _setup_logging(run_dir)
+    runtime = RuntimeOptions(device=device, threads=threads, seed=seed, progress=progress)
+    try:
+        data = SequenceDataset.from_config(cfg.data)
+    except (OSError, ValueError, RuntimeError, KeyError) as exc:
+        _fail(str(exc))
+        return
+    stats = data.stats()
+    partial = " (PARTIAL dataset)" if data.partial else ""
+    typer.echo(
+        f"dataset {data.name}{partial}: {stats['users']} users, {stats['items']} items, "
+        f"{stats['interactions']} interactions, split {stats['split']}"
+    )
+    model = SeqRec(cfg, runtime=runtime).fit(data, run_dir=run_dir)
+    assert model.fit_result is not None
+    typer.echo(
+        f"trained {len(model.fit_result.history)} epochs in {model.fit_result.seconds:.1f}s; "
+        f"best validation {cfg.training.early_stopping_metric} {model.fit_result.best_metric:.4f} "
+        f"at epoch {model.fit_result.best_epoch}"
+    )
+    records = [model.evaluate("test", "full"), model.evaluate("test", "sampled")]
+    model.save(run_dir)
+    typer.echo(f"\ntest metrics ({data.name}{partial}):\n" + _metrics_table(records))
+    if show_users:
+        users = data.users.to_external(np.arange(1, min(show_users, data.num_users) + 1)).to_list()
+        _show_recommendations(model, users, 10)
+    typer.echo(f"\nrun saved to {run_dir}")
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by `seqrec train`.")],
+    split: Annotated[str, typer.Option(help="valid or test.")] = "test",
+    protocol: Annotated[str, typer.Option(help="full, sampled or both.")] = "both",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON records.")] = False,
+    device: DeviceOpt = "cpu",
+    threads: ThreadsOpt = None,
+) -> None:
+    """Evaluate a saved run on its validation or test targets."""
+    model = _load(run_dir, RuntimeOptions(device=device, threads=threads, progress=False))
+    protocols = ["full", "sampled"] if protocol == "both" else [protocol]
+    try:
+        records = [model.evaluate(split, p) for p in protocols]
+    except ValueError as exc:
+        _fail(str(exc))
+        return
+    typer.echo(json.dumps(records, indent=2) if as_json else _metrics_table(records))
+
+
+@app.command()
+def recommend(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by `seqrec train`.")],
+    user: Annotated[list[str] | None, typer.Option(help="Known user id (repeatable).")] = None,
+    item: Annotated[
+        list[str] | None, typer.Option(help="History item id, oldest first (repeatable).")
+    ] = None,
+    title: Annotated[
+        list[str] | None, typer.Option(help="History item title, oldest first (repeatable).")
+    ] = None,
+    k: Annotated[int, typer.Option(help="Number of recommendations.")] = 10,
+    keep_seen: Annotated[bool, typer.Option(help="Do not remove history items from the list.")] = False,
+    device: DeviceOpt = "cpu",
+) -> None:
+    """Top-k for known users, or for a history given as item ids or titles."""
+    model = _load(run_dir, RuntimeOptions(device=device, progress=False))
+    assert model.data is not None
+    given = [x for x in (user, item, title) if x]
+    if len(given) != 1:
+        _fail("give --user, --item or --title (one kind)")
+    try:
+        if user:
+            keys = [_coerce(u, model.data.users.dtype) for u in user]
+            recs = model.recommend(users=keys, k=k, filter_seen=not keep_seen)
+        elif item:
+            items = [_coerce(i, model.data.items.dtype) for i in item]
+            recs = model.recommend(histories={"history": items}, k=k, filter_seen=not keep_seen)
+        else:
+            recs = model.recommend(
+                histories={"history": list(title or [])}, k=k, filter_seen=not keep_seen, titles=True
+            )
+    except (KeyError, ValueError) as exc:
+        _fail(str(exc))
+        return
+    with pl.Config(tbl_rows=k * 20, fmt_str_lengths=60, tbl_hide_dataframe_shape=True):
+        typer.echo(recs)
+
+
+def _coerce(value: str, dtype: pl.DataType) -> Any:
+    return int(value) if dtype.is_integer() and value.lstrip("-").isdigit() else value
+
+
+def _load(run_dir: Path, runtime: RuntimeOptions) -> SeqRec:
+    try:
+        return SeqRec.load(run_dir, runtime=runtime)
+    except (OSError, ValueError) as exc:
+        _fail(str(exc))
+        raise
+
+
+@datasets_app.command("list")
+def datasets_list() -> None:
+    """Registered datasets with their source and licence."""
+    from seqrec.data import registry
+
+    for spec in registry.list_datasets():
+        flag = " [PARTIAL]" if spec.partial else ""
+        typer.echo(f"{spec.name}{flag}\n    {spec.description}\n    licence: {spec.licence}")
+
+
+@datasets_app.command("fetch")
+def datasets_fetch(name: str) -> None:
+    """Fetch (mirror, cache or download) and verify the files of a dataset."""
+    from seqrec.data import registry
+
+    try:
+        paths = registry.fetch(name)
+    except registry.DatasetError as exc:
+        _fail(str(exc))
+        return
+    for role, path in paths.items():
+        typer.echo(f"{role}: {path} (sha256 verified)")
+
+
+@datasets_app.command("stats")
+def datasets_stats(name: str) -> None:
+    """Statistics of a registered dataset as loaded (before any filtering)."""
+    from seqrec.data import registry
+
+    try:
+        raw = registry.load(name)
+    except registry.DatasetError as exc:
+        _fail(str(exc))
+        return
+    typer.echo(json.dumps(registry.stats(raw), indent=2, default=str))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,238 @@
+"""Configuration: every option declared once, validated once.
+
+A run is described by :class:`RunConfig` (data + model + training + evaluation). It is read from a
+YAML file, ``--set section.key=value`` overrides are applied to the raw mapping, and the result is
+validated by pydantic in one place. Unknown keys are errors (``extra="forbid"``), and the error names
+the dotted path of the offending key. Runtime choices that do not change the result's meaning
+(device, threads, seed, progress bars) live in :class:`seqrec.runtime.RuntimeOptions`, not here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    ValidationError,
+    model_validator,
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+
+
+class ColumnsConfig(_Strict):
+    """Names of the source columns of a tabular interaction file."""
+
+    user: str = "user_id"
+    item: str = "item_id"
+    timestamp: str | None = "timestamp"
+    rating: str | None = None
+    behavior: str | None = None
+
+
+class DataConfig(_Strict):
+    """Which interactions to read and how to turn them into per-user sequences."""
+
+    dataset: str | None = None
+    """Name of a registered dataset (``seqrec datasets list``). Exclusive with ``path``."""
+    path: Path | None = None
+    """An interaction file (CSV, TSV, Parquet, MovieLens .dat, SASRec pairs, S3-Rec rows, JODIE CSV)."""
+    format: Literal["auto", "csv", "tsv", "parquet", "movielens", "sasrec", "s3rec", "jodie"] = "auto"
+    """Layout of ``path``; ``auto`` decides by suffix (csv / tsv / parquet)."""
+    columns: ColumnsConfig = ColumnsConfig()
+    """Column mapping for csv / tsv / parquet files."""
+    items_path: Path | None = None
+    """Optional item metadata table (CSV / TSV / Parquet with an ``item`` column, e.g. ``title``)."""
+    min_rating: float | None = None
+    """Drop interactions whose rating is below this value (needs a rating column)."""
+    min_user_interactions: PositiveInt = 1
+    """k-core threshold on users (applied iteratively together with the item threshold)."""
+    min_item_interactions: PositiveInt = 1
+    """k-core threshold on items."""
+    duplicates: Literal["keep", "first", "last", "consecutive"] = "keep"
+    """Repeated (user, item) pairs: keep all, keep the first / last one, or drop consecutive repeats."""
+    split: Literal["leave_one_out", "temporal"] = "leave_one_out"
+    """``leave_one_out``: validation = second-to-last item, test = last item of each user.
+    ``temporal``: one global time cut for validation and one for test (the time quantiles below)."""
+    temporal_valid_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.1
+    temporal_test_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.1
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DataConfig:
+        if self.dataset is not None and self.path is not None:
+            raise ValueError("give one of data.dataset (a registered name) or data.path (a file), not both")
+        if self.temporal_valid_fraction + self.temporal_test_fraction >= 1:
+            raise ValueError("temporal_valid_fraction + temporal_test_fraction must be below 1")
+        return self
+
+
+class SASRecConfig(_Strict):
+    """SASRec (Kang & McAuley, ICDM 2018): causal self-attention over the item sequence."""
+
+    name: Literal["sasrec"] = "sasrec"
+    max_len: PositiveInt = 50
+    """Maximum history length n (the paper: 200 for ML-1M, 50 otherwise)."""
+    hidden: PositiveInt = 50
+    """Embedding and model width d."""
+    blocks: PositiveInt = 2
+    heads: PositiveInt = 1
+    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.2
+    ff_hidden: PositiveInt | None = None
+    """Inner width of the point-wise feed-forward network; ``None`` = ``hidden`` as in the paper."""
+
+    @model_validator(mode="after")
+    def _heads_divide(self) -> SASRecConfig:
+        if self.hidden % self.heads:
+            raise ValueError(f"hidden ({self.hidden}) must be divisible by heads ({self.heads})")
+        return self
+
+
+ModelConfig = Annotated[SASRecConfig, Field(discriminator="name")]
+
+
+class TrainingConfig(_Strict):
+    """The optimisation loop: objective, loss, optimiser, schedule of validation and early stopping."""
+
+    loss: Literal["bce", "ce", "sampled_softmax", "gbce"] = "bce"
+    """``bce``: binary cross-entropy with sampled negatives (SASRec paper, 1 negative per position);
+    ``ce``: softmax cross-entropy over the whole catalogue; ``sampled_softmax``: softmax over the
+    target and ``num_negatives`` sampled items; ``gbce``: generalised BCE (Petrov & Macdonald, 2023)."""
+    num_negatives: PositiveInt = 1
+    """Negatives per position for bce / sampled_softmax / gbce."""
+    negative_sampler: Literal["uniform", "popularity"] = "uniform"
+    """How training negatives are drawn: uniform over the catalogue or in proportion to popularity
+    (items in the user's history are never drawn)."""
+    gbce_t: Annotated[float, Field(ge=0, le=1)] = 0.75
+    """Calibration parameter t of gBCE (1 = fully calibrated, 0 = plain BCE)."""
+    epochs: PositiveInt = 200
+    batch_size: PositiveInt = 128
+    lr: PositiveFloat = 1e-3
+    betas: tuple[float, float] = (0.9, 0.98)
+    """Adam betas; (0.9, 0.98) as in the SASRec paper."""
+    weight_decay: Annotated[float, Field(ge=0)] = 0.0
+    grad_clip: PositiveFloat | None = None
+    """Clip the global gradient norm to this value (none by default)."""
+    eval_every: PositiveInt = 5
+    """Validate every this many epochs (and after the last epoch)."""
+    patience: PositiveInt = 5
+    """Stop after this many validations without improvement of ``early_stopping_metric``."""
+    early_stopping_metric: str = "NDCG@10"
+    """Validation metric (full-ranking protocol) used for early stopping and best-checkpoint choice."""
+
+
+class EvaluationConfig(_Strict):
+    """How held-out items are ranked and scored."""
+
+    ks: tuple[PositiveInt, ...] = (1, 5, 10, 20)
+    """Cut-offs for HR@K, NDCG@K, Recall@K and Coverage@K."""
+    filter_seen: bool = True
+    """Remove the items of the user's input history from the ranking (as ``recommend`` does). A target
+    that repeats a history item then counts as a miss. Written into every result."""
+    num_negatives: PositiveInt = 100
+    """Sampled protocol: negatives ranked against the target (papers use 100)."""
+    sampler: Literal["uniform", "popularity"] = "uniform"
+    """Sampled protocol: uniform (SASRec paper) or popularity-proportional (BERT4Rec paper) negatives."""
+    batch_size: PositiveInt = 512
+    """Users scored per batch."""
+    seed: int = 2018
+    """Seed for the sampled negatives, fixed so that runs can be compared."""
+
+
+class RunConfig(_Strict):
+    data: DataConfig
+    model: ModelConfig = SASRecConfig()
+    training: TrainingConfig = TrainingConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be used; the message names the key."""
+
+
+def format_validation_error(exc: ValidationError, source: str = "config") -> str:
+    lines = [f"{source}: {exc.error_count()} invalid setting(s)"]
+    for err in exc.errors():
+        parts = [str(part) for part in err["loc"]]
+        if len(parts) > 1 and parts[0] == "model" and parts[1] in model_names():
+            del parts[1]  # pydantic puts the discriminator value (model name) in the location
+        loc = ".".join(parts) or "(root)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        value = err.get("input")
+        shown = "" if isinstance(value, dict) or err["type"] == "missing" else f" (got {value!r})"
+        lines.append(f"  {loc}: {msg}{shown}")
+    return "\n".join(lines)
+
+
+def model_names() -> set[str]:
+    """The ``name`` values of every model config in the ``ModelConfig`` union."""
+    union = get_args(ModelConfig)[0]
+    members = get_args(union) or (union,)
+    return {m.model_fields["name"].default for m in members}
+
+
+def apply_override(raw: dict[str, Any], assignment: str) -> None:
+    """Apply one ``a.b.c=value`` override to a nested mapping (value parsed as YAML, never eval'd)."""
+    key, sep, text = assignment.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"override {assignment!r}: expected KEY=VALUE, e.g. training.lr=0.001")
+    parts = key.strip().split(".")
+    node = raw
+    for i, part in enumerate(parts[:-1]):
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"override {assignment!r}: {'.'.join(parts[: i + 1])} is not a section")
+        node = child
+    node[parts[-1]] = yaml.safe_load(text) if text.strip() else None
+
+
+def build_config(
+    raw: dict[str, Any], overrides: list[str] | tuple[str, ...] = (), source: str = "config"
+) -> RunConfig:
+    raw = _deep_copy(raw)
+    for assignment in overrides:
+        apply_override(raw, assignment)
+    try:
+        return RunConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, source)) from None
+
+
+def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
+    """Read a YAML run configuration (or start from defaults when ``path`` is None) and apply overrides."""
+    raw: dict[str, Any] = {}
+    source = "config"
+    if path is not None:
+        path = Path(path)
+        source = str(path)
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: config file not found") from None
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" line {mark.line + 1}" if mark is not None else ""
+            raise ConfigError(f"{path}{where}: invalid YAML: {exc}") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping with data/model/training/evaluation")
+        raw = loaded
+    return build_config(raw, overrides, source)
+
+
+def _deep_copy(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _deep_copy(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_deep_copy(v) for v in obj]
+    return obj

@@ -1,0 +1,94 @@
+"""Training objectives live on the data side: each turns user rows into a ``TrainBatch``.
+
+An objective decides which positions carry a loss and what their targets are; the model only encodes
+and scores. ``CausalNextItem`` is SASRec's objective: at every position t of the (left-padded) training
+window, predict item t+1, so one sequence gives up to ``max_len`` training positions in one pass.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+
+from seqrec.data.batch import TrainBatch
+from seqrec.data.batching import batch_width, windows
+from seqrec.data.negatives import NegativeSampler
+from seqrec.data.sequences import Sequences
+
+
+class Objective(ABC):
+    """Builds training batches from the training prefix of each user's sequence."""
+
+    name: str = ""
+
+    def __init__(
+        self,
+        sequences: Sequences,
+        train_end: np.ndarray,
+        *,
+        max_len: int,
+        num_items: int,
+        sampler: NegativeSampler | None = None,
+        num_negatives: int = 0,
+    ) -> None:
+        self.sequences = sequences
+        self.train_end = train_end
+        self.max_len = max_len
+        self.num_items = num_items
+        self.sampler = sampler
+        self.num_negatives = num_negatives if sampler is not None else 0
+
+    @abstractmethod
+    def make_batch(self, rows: np.ndarray, rng: np.random.Generator) -> TrainBatch:
+        """The batch for these user rows."""
+
+    def eligible_rows(self) -> np.ndarray:
+        """Rows with at least two training interactions (one input, one target)."""
+        return np.flatnonzero(self.train_end >= 2)
+
+    def epoch(self, batch_size: int, rng: np.random.Generator) -> Iterator[TrainBatch]:
+        rows = self.eligible_rows()
+        order = rng.permutation(rows)
+        for i in range(0, len(order), batch_size):
+            yield self.make_batch(order[i : i + batch_size], rng)
+
+    def num_batches(self, batch_size: int) -> int:
+        return -(-len(self.eligible_rows()) // batch_size)
+
+    def _negatives(
+        self, rows: np.ndarray, targets: np.ndarray, rng: np.random.Generator
+    ) -> torch.Tensor | None:
+        if self.sampler is None or self.num_negatives == 0:
+            return None
+        b, length = targets.shape
+        neg = self.sampler.sample(np.repeat(rows, length), self.num_negatives, rng)  # [B*L, K]
+        neg = neg.reshape(b, length, self.num_negatives) * (targets[:, :, None] > 0)  # [B, L, K]
+        return torch.from_numpy(neg)
+
+
+class CausalNextItem(Objective):
+    """Next item at every position (SASRec): inputs s_1..s_{n-1}, targets s_2..s_n."""
+
+    name = "causal"
+
+    def make_batch(self, rows: np.ndarray, rng: np.random.Generator) -> TrainBatch:
+        starts = self.sequences.offsets[rows]
+        ends = starts + self.train_end[rows]
+        width = batch_width(starts, ends - 1, self.max_len)
+        seq = windows(self.sequences.items, starts, ends, width + 1)  # [B, L+1]
+        ts = windows(self.sequences.timestamps, starts, ends, width + 1)  # [B, L+1]
+        inputs, targets = seq[:, :-1], seq[:, 1:]  # [B, L] each
+        targets = np.where(inputs > 0, targets, 0)
+        return TrainBatch(
+            items=torch.from_numpy(inputs),
+            users=torch.from_numpy(rows + 1),
+            timestamps=torch.from_numpy(ts[:, :-1]),
+            targets=torch.from_numpy(targets),
+            negatives=self._negatives(rows, targets, rng),
+        )
+
+
+OBJECTIVES: dict[str, type[Objective]] = {CausalNextItem.name: CausalNextItem}

@@ -1,0 +1,42 @@
+"""Batched scoring helpers shared by the evaluator and the recommender, so both rank identically."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from seqrec.data.batch import SequenceBatch
+from seqrec.data.batching import batch_width, windows
+from seqrec.data.sequences import Sequences
+
+
+def history_batch(seqs: Sequences, rows: np.ndarray, ends: np.ndarray, max_len: int) -> SequenceBatch:
+    """Histories ``items[start:end]`` of user ``rows`` (``ends`` relative to each row's start)."""
+    starts = seqs.offsets[rows]
+    abs_ends = starts + ends
+    width = batch_width(starts, abs_ends, max_len)
+    return SequenceBatch(
+        items=torch.from_numpy(windows(seqs.items, starts, abs_ends, width)),
+        users=torch.from_numpy(rows.astype(np.int64) + 1),
+        timestamps=torch.from_numpy(windows(seqs.timestamps, starts, abs_ends, width)),
+    )
+
+
+def full_histories(seqs: Sequences, rows: np.ndarray, ends: np.ndarray) -> Tensor:
+    """Every item before ``ends`` for each row, left-padded with 0: ``[B, max history]``."""
+    starts = seqs.offsets[rows]
+    abs_ends = starts + ends
+    width = int(max(1, (abs_ends - starts).max(initial=1)))
+    return torch.from_numpy(windows(seqs.items, starts, abs_ends, width))
+
+
+def mask_items(scores: Tensor, items: Tensor) -> Tensor:
+    """Set ``scores[b, items[b, j]]`` to -inf (in place; column 0 is padding and already -inf)."""
+    return scores.scatter_(1, items.to(scores.device), float("-inf"))
+
+
+def pessimistic_rank(scores: Tensor, target_scores: Tensor) -> Tensor:
+    """0-based rank of each target: items scored higher, plus ties other than the target itself."""
+    t = target_scores.unsqueeze(1)  # [B, 1]
+    return (scores > t).sum(1) + (scores == t).sum(1) - 1

@@ -1,0 +1,49 @@
+"""The model contract shared by every sequence model.
+
+A model is pure tensor code over internal ids: it encodes left-padded histories into one state per
+position, exposes the item table it scores against, and from those two the base class derives the
+training loss, candidate scoring and whole-catalogue scoring. The objective (which positions carry a
+loss) lives on the data side; the loss function is passed in.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import torch
+from torch import Tensor, nn
+
+from seqrec.data.batch import SequenceBatch, TrainBatch
+from seqrec.nn.losses import SequenceLoss
+
+
+class SequenceModel(nn.Module, ABC):
+    """encode / training_loss / score_candidates / score_all."""
+
+    num_items: int
+
+    @abstractmethod
+    def encode(self, batch: SequenceBatch) -> Tensor:
+        """Per-position states ``[B, L, D]`` of left-padded histories ``batch.items [B, L]``."""
+
+    @abstractmethod
+    def item_table(self) -> Tensor:
+        """Output item vectors ``[N + 1, D]`` (row 0 = padding, never recommended)."""
+
+    def user_state(self, batch: SequenceBatch) -> Tensor:
+        """The state that predicts the next item after each history: the last position, ``[B, D]``."""
+        return self.encode(batch)[:, -1, :]
+
+    def training_loss(self, batch: TrainBatch, loss: SequenceLoss) -> Tensor:
+        return loss(self.encode(batch), batch.targets, batch.negatives, self.item_table())
+
+    def score_candidates(self, batch: SequenceBatch, candidates: Tensor) -> Tensor:
+        """Scores ``[B, C]`` of candidate items ``[B, C]``."""
+        state = self.user_state(batch)  # [B, D]
+        return torch.einsum("bd,bcd->bc", state, self.item_table()[candidates])
+
+    def score_all(self, batch: SequenceBatch) -> Tensor:
+        """Scores ``[B, N + 1]`` of every item; column 0 (padding) is ``-inf``."""
+        scores = self.user_state(batch) @ self.item_table().T  # [B, N + 1]
+        scores[:, 0] = float("-inf")
+        return scores

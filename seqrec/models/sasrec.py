@@ -1,0 +1,79 @@
+"""SASRec: Self-Attentive Sequential Recommendation (Kang & McAuley, ICDM 2018).
+
+For a history s_1..s_n (left-padded to L), with item table M (shared by input and output) and learned
+positional table P:
+
+    E_t  = M[s_t] * sqrt(d) + P[pos_t]        pos_t counts from the end (last item = 1, padding = 0)
+    X    = Dropout(E) * m                     m = 1 on real items, 0 on padding
+    F    = SASRecEncoder(X)                   b blocks of causal self-attention + feed-forward, final LN
+    r_{t,i} = F_t . M[i]                      relevance of item i as the (t+1)-th item
+
+Counting positions from the end is the authors' indexing (their last item always sits at index
+maxlen - 1) written so that a batch padded to any width gives the same states: padding invariance.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from seqrec.data.batch import SequenceBatch
+from seqrec.models.base import SequenceModel
+from seqrec.nn.attention import SASRecEncoder
+
+
+def positions_from_end(valid: Tensor) -> Tensor:
+    """``[B, L]`` position ids: the last real item is 1, the one before 2, ...; padding is 0."""
+    return valid.flip(1).long().cumsum(1).flip(1) * valid.long()
+
+
+class SASRec(SequenceModel):
+    def __init__(
+        self,
+        num_items: int,
+        *,
+        max_len: int,
+        hidden: int,
+        blocks: int,
+        heads: int,
+        dropout: float,
+        ff_hidden: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.num_items = num_items
+        self.max_len = max_len
+        self.hidden = hidden
+        self.item_emb = nn.Embedding(num_items + 1, hidden, padding_idx=0)
+        self.pos_emb = nn.Embedding(max_len + 1, hidden, padding_idx=0)
+        self.emb_dropout = nn.Dropout(dropout)
+        self.encoder = SASRecEncoder(hidden, blocks, heads, dropout, ff_hidden or hidden, causal=True)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.xavier_uniform_(module.weight)
+                nn.init.zeros_(module.bias)
+        nn.init.xavier_normal_(self.item_emb.weight)
+        nn.init.xavier_normal_(self.pos_emb.weight)
+        with torch.no_grad():
+            self.item_emb.weight[0].zero_()
+            self.pos_emb.weight[0].zero_()
+
+    def embed(self, batch: SequenceBatch) -> tuple[Tensor, Tensor]:
+        items = batch.items[:, -self.max_len :]  # [B, L]
+        valid = items > 0  # [B, L]
+        x = self.item_emb(items) * math.sqrt(self.hidden) + self.pos_emb(
+            positions_from_end(valid)
+        )  # [B, L, D]
+        x = self.emb_dropout(x) * valid.unsqueeze(-1)  # [B, L, D]
+        return x, valid
+
+    def encode(self, batch: SequenceBatch) -> Tensor:
+        x, valid = self.embed(batch)
+        return self.encoder(x, valid)  # [B, L, D]
+
+    def item_table(self) -> Tensor:
+        return self.item_emb.weight  # [N + 1, D]

@@ -1,0 +1,1 @@
+"""Neural building blocks with explicit typed arguments (no config objects)."""

@@ -1,0 +1,107 @@
+"""Self-attention blocks as in the SASRec authors' code (Kang & McAuley, ICDM 2018).
+
+One block, for input X (padding rows zeroed), following the authors' TensorFlow implementation:
+
+    Q~ = LN(X)                                              query is layer-normalised, keys/values are not
+    A  = concat_h softmax(Q~ W_Q^h (X W_K^h)^T / sqrt(d_h) + M) X W_V^h    (no output projection)
+    S  = Q~ + A                                             residual on the normalised query
+    F  = Dropout(ReLU(LN(S) W_1 + b_1)) W_2 + b_2, with dropout, + LN(S)
+    X' = F * m                                              padding positions zeroed again
+
+M is 0 where attention is allowed and -inf elsewhere: causal (key j <= query i) and no padded keys;
+a padded query may attend to itself only, so no row is empty (its output is zeroed anyway).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def attention_mask(valid: Tensor, causal: bool) -> Tensor:
+    """Boolean ``[B, 1, L, L]`` mask, True where query i may attend to key j.
+
+    ``valid`` is ``[B, L]`` (True on real items). Padded keys are never attended to, except a padded
+    query attends to itself so that softmax rows are never empty.
+    """
+    length = valid.shape[1]
+    eye = torch.eye(length, dtype=torch.bool, device=valid.device)  # [L, L]
+    allowed = valid[:, None, :].expand(-1, length, -1) | eye  # [B, L, L]
+    if causal:
+        allowed = allowed & torch.ones(length, length, dtype=torch.bool, device=valid.device).tril()
+    return allowed[:, None, :, :]  # [B, 1, L, L]
+
+
+class MultiHeadSelfAttention(nn.Module):
+    """Q from the normalised input, K and V from the raw input, heads concatenated (no output projection)."""
+
+    def __init__(self, hidden: int, heads: int, dropout: float) -> None:
+        super().__init__()
+        if hidden % heads:
+            raise ValueError(f"hidden ({hidden}) must be divisible by heads ({heads})")
+        self.heads = heads
+        self.dropout = dropout
+        self.q = nn.Linear(hidden, hidden)
+        self.k = nn.Linear(hidden, hidden)
+        self.v = nn.Linear(hidden, hidden)
+
+    def forward(self, query: Tensor, keys: Tensor, mask: Tensor) -> Tensor:
+        b, length, d = query.shape
+        h = self.heads
+        q = self.q(query).view(b, length, h, d // h).transpose(1, 2)  # [B, H, L, d_h]
+        k = self.k(keys).view(b, length, h, d // h).transpose(1, 2)  # [B, H, L, d_h]
+        v = self.v(keys).view(b, length, h, d // h).transpose(1, 2)  # [B, H, L, d_h]
+        out = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0
+        )  # [B, H, L, d_h]
+        return out.transpose(1, 2).reshape(b, length, d)  # [B, L, D]
+
+
+class PointWiseFeedForward(nn.Module):
+    """Two position-wise linear maps with ReLU, dropout after each, and a residual."""
+
+    def __init__(self, hidden: int, inner: int, dropout: float) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(hidden, inner)
+        self.fc2 = nn.Linear(inner, hidden)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.drop(self.fc2(self.drop(F.relu(self.fc1(x)))))
+
+
+class SASRecBlock(nn.Module):
+    def __init__(self, hidden: int, heads: int, dropout: float, inner: int) -> None:
+        super().__init__()
+        self.attn_norm = nn.LayerNorm(hidden, eps=1e-8)
+        self.attn = MultiHeadSelfAttention(hidden, heads, dropout)
+        self.ffn_norm = nn.LayerNorm(hidden, eps=1e-8)
+        self.ffn = PointWiseFeedForward(hidden, inner, dropout)
+
+    def forward(self, x: Tensor, mask: Tensor, keep: Tensor) -> Tensor:
+        """x: [B, L, D]; mask: [B, 1, L, L] bool; keep: [B, L, 1] float (1 on real items)."""
+        q = self.attn_norm(x)  # [B, L, D]
+        x = q + self.attn(q, x, mask)  # [B, L, D]
+        x = self.ffn(self.ffn_norm(x))  # [B, L, D]
+        return x * keep
+
+
+class SASRecEncoder(nn.Module):
+    """A stack of SASRec blocks followed by a final layer norm."""
+
+    def __init__(
+        self, hidden: int, blocks: int, heads: int, dropout: float, inner: int, causal: bool = True
+    ) -> None:
+        super().__init__()
+        self.causal = causal
+        self.blocks = nn.ModuleList(SASRecBlock(hidden, heads, dropout, inner) for _ in range(blocks))
+        self.final_norm = nn.LayerNorm(hidden, eps=1e-8)
+
+    def forward(self, x: Tensor, valid: Tensor) -> Tensor:
+        """x: [B, L, D] embedded inputs (padding zeroed); valid: [B, L] bool."""
+        mask = attention_mask(valid, self.causal)  # [B, 1, L, L]
+        keep = valid.unsqueeze(-1).to(x.dtype)  # [B, L, 1]
+        for block in self.blocks:
+            x = block(x, mask, keep)
+        return self.final_norm(x)  # [B, L, D]

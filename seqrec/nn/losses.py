@@ -1,0 +1,106 @@
+"""Next-item losses over encoder states and an item table.
+
+Every loss takes the encoder output ``hidden [B, L, D]``, the objective's ``targets [B, L]`` (0 = no
+loss), optional sampled ``negatives [B, L, K]`` and the output item table ``[N + 1, D]``. Only the
+positions with a target are gathered before any scoring, so padding costs nothing.
+
+With s+ the target's logit and s-_k the negatives' logits at one position:
+
+* ``bce``   (SASRec):  -log sigma(s+) - sum_k log(1 - sigma(s-_k))
+* ``ce``    (full softmax): -log softmax(h E^T)[target], over all N items (padding column excluded)
+* ``sampled_softmax``: -log( exp(s+) / (exp(s+) + sum_k exp(s-_k)) ), negatives equal to the target masked
+* ``gbce``  (Petrov & Macdonald, RecSys 2023): -beta log sigma(s+) - sum_k log(1 - sigma(s-_k)),
+  beta = alpha (t (1 - 1/alpha) + 1/alpha), alpha = K / (N - 1) the negative sampling rate.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+class SequenceLoss(Protocol):
+    needs_negatives: bool
+
+    def __call__(
+        self, hidden: Tensor, targets: Tensor, negatives: Tensor | None, table: Tensor
+    ) -> Tensor: ...
+
+
+def _gather(
+    hidden: Tensor, targets: Tensor, negatives: Tensor | None
+) -> tuple[Tensor, Tensor, Tensor | None]:
+    pos = targets > 0  # [B, L]
+    h = hidden[pos]  # [T, D]
+    t = targets[pos]  # [T]
+    n = negatives[pos] if negatives is not None else None  # [T, K]
+    return h, t, n
+
+
+def _require(negatives: Tensor | None, name: str) -> Tensor:
+    if negatives is None:
+        raise ValueError(f"loss {name!r} needs sampled negatives in the batch")
+    return negatives
+
+
+class BCELoss:
+    needs_negatives = True
+
+    def __call__(self, hidden: Tensor, targets: Tensor, negatives: Tensor | None, table: Tensor) -> Tensor:
+        h, t, n = _gather(hidden, targets, negatives)
+        n = _require(n, "bce")
+        pos = (h * table[t]).sum(-1)  # [T]
+        neg = torch.einsum("td,tkd->tk", h, table[n])  # [T, K]
+        return -(F.logsigmoid(pos) + F.logsigmoid(-neg).sum(-1)).mean()
+
+
+class GBCELoss:
+    needs_negatives = True
+
+    def __init__(self, num_items: int, num_negatives: int, t: float) -> None:
+        alpha = num_negatives / max(num_items - 1, 1)
+        self.beta = alpha * (t * (1.0 - 1.0 / alpha) + 1.0 / alpha)
+
+    def __call__(self, hidden: Tensor, targets: Tensor, negatives: Tensor | None, table: Tensor) -> Tensor:
+        h, t, n = _gather(hidden, targets, negatives)
+        n = _require(n, "gbce")
+        pos = (h * table[t]).sum(-1)  # [T]
+        neg = torch.einsum("td,tkd->tk", h, table[n])  # [T, K]
+        return -(self.beta * F.logsigmoid(pos) + F.logsigmoid(-neg).sum(-1)).mean()
+
+
+class FullCrossEntropy:
+    needs_negatives = False
+
+    def __call__(self, hidden: Tensor, targets: Tensor, negatives: Tensor | None, table: Tensor) -> Tensor:
+        h, t, _ = _gather(hidden, targets, None)
+        logits = h @ table[1:].T  # [T, N]  (padding row 0 is not a class)
+        return F.cross_entropy(logits, t - 1)
+
+
+class SampledSoftmax:
+    needs_negatives = True
+
+    def __call__(self, hidden: Tensor, targets: Tensor, negatives: Tensor | None, table: Tensor) -> Tensor:
+        h, t, n = _gather(hidden, targets, negatives)
+        n = _require(n, "sampled_softmax")
+        pos = (h * table[t]).sum(-1, keepdim=True)  # [T, 1]
+        neg = torch.einsum("td,tkd->tk", h, table[n])  # [T, K]
+        neg = neg.masked_fill(n == t[:, None], float("-inf"))
+        logits = torch.cat([pos, neg], dim=1)  # [T, 1 + K]
+        return F.cross_entropy(logits, torch.zeros_like(t))
+
+
+def make_loss(name: str, *, num_items: int, num_negatives: int, gbce_t: float = 0.75) -> SequenceLoss:
+    if name == "bce":
+        return BCELoss()
+    if name == "ce":
+        return FullCrossEntropy()
+    if name == "sampled_softmax":
+        return SampledSoftmax()
+    if name == "gbce":
+        return GBCELoss(num_items, num_negatives, gbce_t)
+    raise ValueError(f"unknown loss {name!r}: expected bce, ce, sampled_softmax or gbce")

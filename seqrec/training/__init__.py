@@ -1,0 +1,1 @@
+"""The training loop, its runtime options and checkpoints."""

@@ -1,0 +1,227 @@
+"""The training loop: read in one sitting.
+
+Each epoch draws batches from the objective (data side), computes the configured loss, steps Adam
+(with optional gradient clipping), and every ``eval_every`` epochs validates with full ranking. The
+best validation state is kept (in memory and, with a run directory, as ``model.safetensors``); training
+stops after ``patience`` validations without improvement. Progress goes to tqdm, TensorBoard scalars,
+a JSON-lines log and a PNG of the curves.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from seqrec.config import RunConfig
+from seqrec.data.dataset import SequenceDataset
+from seqrec.data.negatives import NegativeSampler
+from seqrec.data.objectives import OBJECTIVES, Objective
+from seqrec.evaluation.evaluator import evaluate
+from seqrec.io import atomic_write
+from seqrec.models import OBJECTIVE_OF
+from seqrec.models.base import SequenceModel
+from seqrec.nn.losses import SequenceLoss, make_loss
+from seqrec.runtime import RuntimeOptions
+from seqrec.training.checkpoint import save_weights, state_to_cpu
+
+log = logging.getLogger("seqrec")
+
+
+@dataclass
+class FitResult:
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_epoch: int = 0
+    best_metric: float = float("-inf")
+    best_valid: dict[str, Any] | None = None
+    seconds: float = 0.0
+    stopped_early: bool = False
+
+
+def build_objective(model_name: str, data: SequenceDataset, cfg: RunConfig, loss: SequenceLoss) -> Objective:
+    sampler = None
+    if loss.needs_negatives:
+        sampler = NegativeSampler(
+            data.sequences, data.num_items, limit=data.split.train_end, kind=cfg.training.negative_sampler
+        )
+    objective_cls = OBJECTIVES[OBJECTIVE_OF[model_name]]
+    return objective_cls(
+        data.sequences,
+        data.split.train_end,
+        max_len=cfg.model.max_len,
+        num_items=data.num_items,
+        sampler=sampler,
+        num_negatives=cfg.training.num_negatives,
+    )
+
+
+class Trainer:
+    def __init__(
+        self,
+        model: SequenceModel,
+        data: SequenceDataset,
+        config: RunConfig,
+        runtime: RuntimeOptions,
+        run_dir: Path | None = None,
+    ) -> None:
+        self.model = model
+        self.data = data
+        self.config = config
+        self.runtime = runtime
+        self.run_dir = run_dir
+        self.device = runtime.torch_device()
+        tc = config.training
+        self.loss = make_loss(
+            tc.loss, num_items=data.num_items, num_negatives=tc.num_negatives, gbce_t=tc.gbce_t
+        )
+        self.objective = build_objective(config.model.name, data, config, self.loss)
+        self.optimizer = torch.optim.Adam(
+            model.parameters(), lr=tc.lr, betas=tc.betas, weight_decay=tc.weight_decay
+        )
+        self.rng = np.random.default_rng(runtime.seed)
+
+    def train_epoch(self, epoch: int) -> dict[str, Any]:
+        tc = self.config.training
+        self.model.train()
+        total, batches = 0.0, 0
+        start = time.perf_counter()
+        n_batches = self.objective.num_batches(tc.batch_size)
+        bar = tqdm(
+            self.objective.epoch(tc.batch_size, self.rng),
+            total=n_batches,
+            desc=f"epoch {epoch}",
+            disable=not self.runtime.progress,
+            leave=False,
+        )
+        for batch in bar:
+            loss = self.model.training_loss(batch.to(self.device), self.loss)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if tc.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), tc.grad_clip)
+            self.optimizer.step()
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise FloatingPointError(f"epoch {epoch}: training loss became {value}")
+            total += value
+            batches += 1
+            bar.set_postfix(loss=f"{total / batches:.4f}")
+        return {"epoch": epoch, "loss": total / max(batches, 1), "seconds": time.perf_counter() - start}
+
+    def validate(self) -> dict[str, Any]:
+        return evaluate(
+            self.model,
+            self.data,
+            self.config.evaluation,
+            part="valid",
+            protocol="full",
+            device=self.device,
+            progress=self.runtime.progress,
+            max_len=self.config.model.max_len,
+        )
+
+    def fit(self) -> FitResult:
+        tc = self.config.training
+        self.model.to(self.device)
+        writer = _summary_writer(self.run_dir)
+        result = FitResult()
+        best_state = state_to_cpu(self.model)
+        bad_validations = 0
+        t0 = time.perf_counter()
+        has_valid = bool((self.data.split.valid_pos >= 0).any())
+        for epoch in range(1, tc.epochs + 1):
+            row = self.train_epoch(epoch)
+            if writer is not None:
+                writer.add_scalar("train/loss", row["loss"], epoch)
+                writer.add_scalar("train/seconds_per_epoch", row["seconds"], epoch)
+            if has_valid and (epoch % tc.eval_every == 0 or epoch == tc.epochs):
+                valid = self.validate()
+                metric = float(valid[tc.early_stopping_metric])
+                row["valid"] = {k: v for k, v in valid.items() if isinstance(v, float)}
+                if writer is not None:
+                    for key, value in row["valid"].items():
+                        writer.add_scalar(f"valid/{key}", value, epoch)
+                if metric > result.best_metric:
+                    result.best_metric, result.best_epoch, result.best_valid = metric, epoch, valid
+                    best_state = state_to_cpu(self.model)
+                    bad_validations = 0
+                    if self.run_dir is not None:
+                        save_weights(best_state, self.run_dir / "model.safetensors")
+                else:
+                    bad_validations += 1
+                log.info(
+                    "epoch %d loss %.4f (%.1fs) valid %s %.4f (best %.4f @ %d)",
+                    epoch,
+                    row["loss"],
+                    row["seconds"],
+                    tc.early_stopping_metric,
+                    metric,
+                    result.best_metric,
+                    result.best_epoch,
+                )
+            else:
+                log.info("epoch %d loss %.4f (%.1fs)", epoch, row["loss"], row["seconds"])
+            result.history.append(row)
+            self._append_log(row)
+            if bad_validations >= tc.patience:
+                result.stopped_early = True
+                break
+        if not has_valid:  # nothing to select on: keep the last state
+            best_state, result.best_epoch = state_to_cpu(self.model), len(result.history)
+            if self.run_dir is not None:
+                save_weights(best_state, self.run_dir / "model.safetensors")
+        self.model.load_state_dict(best_state)
+        result.seconds = time.perf_counter() - t0
+        if writer is not None:
+            writer.close()
+        if self.run_dir is not None:
+            plot_curves(result.history, tc.early_stopping_metric, self.run_dir / "curves.png")
+        return result
+
+    def _append_log(self, row: dict[str, Any]) -> None:
+        if self.run_dir is None:
+            return
+        with open(self.run_dir / "train_log.jsonl", "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(row) + "\n")
+
+
+def _summary_writer(run_dir: Path | None) -> Any:
+    if run_dir is None:
+        return None
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter(log_dir=str(run_dir / "tensorboard"))
+
+
+def plot_curves(history: list[dict[str, Any]], metric: str, path: Path) -> None:
+    """Training loss and validation metric per epoch, as a PNG (written atomically)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [r["epoch"] for r in history]
+    losses = [r["loss"] for r in history]
+    valid = [(r["epoch"], r["valid"][metric]) for r in history if "valid" in r]
+    fig, ax1 = plt.subplots(figsize=(7, 4), dpi=100)
+    ax1.plot(epochs, losses, color="tab:blue", label="training loss")
+    ax1.set_xlabel("epoch")
+    ax1.set_ylabel("training loss", color="tab:blue")
+    if valid:
+        ax2 = ax1.twinx()
+        ax2.plot(
+            [e for e, _ in valid], [v for _, v in valid], "o-", color="tab:orange", label=f"valid {metric}"
+        )
+        ax2.set_ylabel(f"validation {metric} (full ranking)", color="tab:orange")
+    ax1.set_title("seqrec training curves")
+    fig.tight_layout()
+    atomic_write(path, lambda p: fig.savefig(p, format="png"))
+    plt.close(fig)

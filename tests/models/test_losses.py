@@ -1,0 +1,46 @@
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from seqrec.nn.losses import BCELoss, FullCrossEntropy, GBCELoss, SampledSoftmax
+
+
+def _setup():
+    table = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])  # 3 items + padding
+    hidden = torch.tensor([[[0.0, 0.0], [2.0, 1.0]]])  # [1, 2, 2]; position 0 has no target
+    targets = torch.tensor([[0, 1]])
+    negatives = torch.tensor([[[0], [2]]])
+    return hidden, targets, negatives, table
+
+
+def test_bce_hand_computed() -> None:
+    h, t, n, e = _setup()
+    # s+ = (2,1).(1,0) = 2 ; s- = (2,1).(0,1) = 1
+    expected = -math.log(1 / (1 + math.exp(-2))) - math.log(1 - 1 / (1 + math.exp(-1)))
+    assert BCELoss()(h, t, n, e).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_full_ce_hand_computed() -> None:
+    h, t, _, e = _setup()
+    logits = torch.tensor([2.0, 1.0, 3.0])  # items 1, 2, 3
+    expected = -F.log_softmax(logits, 0)[0].item()
+    assert FullCrossEntropy()(h, t, None, e).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_sampled_softmax_masks_target_among_negatives() -> None:
+    h, t, _, e = _setup()
+    negatives = torch.tensor([[[0, 0], [2, 1]]])  # second negative equals the target: ignored
+    expected = -math.log(math.exp(2) / (math.exp(2) + math.exp(1)))
+    assert SampledSoftmax()(h, t, negatives, e).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_gbce_beta_and_limits() -> None:
+    h, t, n, e = _setup()
+    # t = 0 gives plain BCE; alpha = 1/(3-1) = 0.5, beta(t=1) = alpha
+    assert GBCELoss(3, 1, 0.0)(h, t, n, e).item() == pytest.approx(BCELoss()(h, t, n, e).item())
+    g = GBCELoss(3, 1, 1.0)
+    assert g.beta == pytest.approx(0.5)
+    expected = -0.5 * math.log(1 / (1 + math.exp(-2))) - math.log(1 - 1 / (1 + math.exp(-1)))
+    assert g(h, t, n, e).item() == pytest.approx(expected, rel=1e-6)

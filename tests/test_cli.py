@@ -1,0 +1,70 @@
+"""End-to-end: the CLI on a tiny CSV file, then evaluate and recommend from the saved run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+from typer.testing import CliRunner
+
+from seqrec.cli import app
+from tests.conftest import synthetic_log
+
+runner = CliRunner()
+
+
+def _write_inputs(tmp_path: Path) -> Path:
+    log = synthetic_log(num_users=40, num_items=30, length=8).rename({"user": "uid", "item": "sku", "timestamp": "ts"})
+    log.write_csv(tmp_path / "events.csv")
+    pl.DataFrame({"item": list(range(1, 31)), "title": [f"Song {i}" for i in range(1, 31)]}).write_csv(
+        tmp_path / "items.csv"
+    )
+    config = tmp_path / "run.yaml"
+    config.write_text(
+        f"""
+data:
+  path: {tmp_path / "events.csv"}
+  columns: {{user: uid, item: sku, timestamp: ts}}
+  items_path: {tmp_path / "items.csv"}
+model: {{name: sasrec, max_len: 8, hidden: 16}}
+training: {{epochs: 2, eval_every: 1, batch_size: 16}}
+evaluation: {{ks: [5, 10], num_negatives: 20}}
+"""
+    )
+    return config
+
+
+def test_train_evaluate_recommend(tmp_path: Path) -> None:
+    config = _write_inputs(tmp_path)
+    run = tmp_path / "run"
+    result = runner.invoke(app, ["train", "-c", str(config), "-o", str(run), "--no-progress", "--threads", "1"])
+    assert result.exit_code == 0, result.output
+    assert "test metrics" in result.output
+    assert "sampled-20 uniform" in result.output
+    assert "Song" in result.output  # recommendations shown with titles
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert {m["protocol"] for m in metrics} == {"full", "sampled"}
+
+    result = runner.invoke(app, ["evaluate", str(run), "--protocol", "full", "--json"])
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.output)[0]
+    assert record["NDCG@10"] == metrics[0]["NDCG@10"]
+
+    result = runner.invoke(app, ["recommend", str(run), "--user", "3", "--k", "3"])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("Song") == 3
+
+    result = runner.invoke(app, ["recommend", str(run), "--title", "Song 4", "--title", "Song 5", "--k", "2"])
+    assert result.exit_code == 0, result.output
+
+    result = runner.invoke(app, ["recommend", str(run), "--title", "No Such Song"])
+    assert result.exit_code == 2
+    assert "unknown title" in result.output
+
+
+def test_config_error_names_the_key(tmp_path: Path) -> None:
+    config = _write_inputs(tmp_path)
+    result = runner.invoke(app, ["train", "-c", str(config), "--set", "model.hiddden=3"])
+    assert result.exit_code == 2
+    assert "model.hiddden: unknown key" in result.output
