@@ -1,0 +1,1 @@
+"""Data loading: raw-file readers and the registry of benchmark datasets."""
