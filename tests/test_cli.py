@@ -15,7 +15,9 @@ runner = CliRunner()
 
 
 def _write_inputs(tmp_path: Path) -> Path:
-    log = synthetic_log(num_users=40, num_items=30, length=8).rename({"user": "uid", "item": "sku", "timestamp": "ts"})
+    log = synthetic_log(num_users=40, num_items=30, length=8).rename(
+        {"user": "uid", "item": "sku", "timestamp": "ts"}
+    )
     log.write_csv(tmp_path / "events.csv")
     pl.DataFrame({"item": list(range(1, 31)), "title": [f"Song {i}" for i in range(1, 31)]}).write_csv(
         tmp_path / "items.csv"
@@ -38,7 +40,9 @@ evaluation: {{ks: [5, 10], num_negatives: 20}}
 def test_train_evaluate_recommend(tmp_path: Path) -> None:
     config = _write_inputs(tmp_path)
     run = tmp_path / "run"
-    result = runner.invoke(app, ["train", "-c", str(config), "-o", str(run), "--no-progress", "--threads", "1"])
+    result = runner.invoke(
+        app, ["train", "-c", str(config), "-o", str(run), "--no-progress", "--threads", "1"]
+    )
     assert result.exit_code == 0, result.output
     assert "test metrics" in result.output
     assert "sampled-20 uniform" in result.output

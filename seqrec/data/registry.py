@@ -417,7 +417,7 @@ def _load_diginetica(paths: Mapping[str, Path]) -> DatasetParts:
 
 
 # --------------------------------------------------------------------------------------
-# Registered datasets (sources and checksums: /work/shared/data/README.md)
+# Registered datasets (sources and checksums: the data README of the offline mirror, shared/data/README.md)
 # --------------------------------------------------------------------------------------
 
 
