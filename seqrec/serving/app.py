@@ -1,0 +1,455 @@
+"""The HTTP API: FastAPI over one loaded :class:`Recommender`.
+
+Endpoints (JSON; every request model is pydantic with bounds, and a request outside them is answered
+422 with the offending field's location, e.g. ``["body", "k"]``):
+
+    GET  /                 the demo page (one static HTML file with inline JS and CSS, no CDN)
+    GET  /health           liveness and catalogue size
+    GET  /metadata         model, configuration, dataset, retrieval index (kind, recall), limits
+    POST /recommend        top-k for a known user, or for a history of item ids or titles
+    GET  /similar          items nearest to an item in the model's item table (cosine or dot)
+    GET  /search           title search (exact > prefix > substring > word matches; ties by popularity)
+
+The model is loaded once, before the app is built. Endpoints are plain ``def`` functions, so FastAPI
+runs them in its thread pool; every call into the recommender (torch, FAISS, Polars) holds one lock, so
+concurrent requests never interleave inside the model. Bodies above ``max_body_bytes`` are refused
+with 413 before they are parsed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from seqrec.serving.page import PAGE_HTML
+from seqrec.serving.recommender import AmbiguousTitleError, Recommender, UnknownTitleError
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Input bounds. The request models below are declared with these defaults."""
+
+    max_k: int = 1000
+    max_history: int = 500
+    max_filter_items: int = 10_000
+    max_query_chars: int = 200
+    max_body_bytes: int = 256 * 1024
+
+
+LIMITS = Limits()
+
+ItemId = Annotated[int | str, Field(union_mode="left_to_right")]
+"""An external item or user id: a JSON number or string (coerced to the vocabulary's type)."""
+Title = Annotated[str, StringConstraints(min_length=1, max_length=LIMITS.max_query_chars)]
+MetaValue = str | int | float | bool | None
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RecommendRequest(_Request):
+    """Give exactly one of ``user``, ``history`` or ``history_titles``."""
+
+    user: ItemId | None = None
+    """A known user: their recorded history is the input."""
+    history: list[ItemId] | None = Field(None, min_length=1, max_length=LIMITS.max_history)
+    """An ad-hoc history of external item ids, oldest first."""
+    history_titles: list[Title] | None = Field(None, min_length=1, max_length=LIMITS.max_history)
+    """An ad-hoc history of exact titles (case-insensitive), oldest first."""
+    k: int = Field(10, ge=1, le=LIMITS.max_k)
+    filter_seen: bool = True
+    """Remove the history's items from the list."""
+    exclude: list[ItemId] = Field(default_factory=list, max_length=LIMITS.max_filter_items)
+    include_only: list[ItemId] | None = Field(None, min_length=1, max_length=LIMITS.max_filter_items)
+
+    @model_validator(mode="after")
+    def _one_input(self) -> RecommendRequest:
+        given = [self.user is not None, self.history is not None, self.history_titles is not None]
+        if sum(given) != 1:
+            raise ValueError("give exactly one of user, history, history_titles")
+        return self
+
+
+class Item(BaseModel):
+    item: int | str
+    title: str | None = None
+    meta: dict[str, MetaValue] = Field(default_factory=dict)
+    """The dataset's other item metadata (genres, year, ...)."""
+
+
+class ScoredItem(Item):
+    rank: int
+    score: float
+
+
+class SearchHit(Item):
+    match: float
+    """Title match strength: 4 exact, 3 prefix, 2 substring, below 1 the fraction of words found."""
+    popularity: int
+    """Interactions with the item in the recorded sequences."""
+
+
+class RecommendResponse(BaseModel):
+    user: int | str | None
+    history: list[Item]
+    items: list[ScoredItem]
+    retrieval: Literal["model", "index"]
+    took_ms: float
+
+
+class SimilarResponse(BaseModel):
+    query: Item
+    metric: Literal["cosine", "dot"]
+    items: list[ScoredItem]
+    took_ms: float
+
+
+class SearchResponse(BaseModel):
+    query: str
+    items: list[SearchHit]
+    took_ms: float
+
+
+class IndexOut(BaseModel):
+    kind: str
+    params: dict[str, int]
+    recall: dict[str, float]
+    recall_queries: int
+    build_seconds: float
+
+
+class MetadataResponse(BaseModel):
+    model: str
+    dataset: str
+    partial_dataset: bool
+    num_items: int
+    num_users: int
+    max_len: int
+    has_titles: bool
+    item_meta_columns: list[str]
+    config: dict[str, Any] | None
+    index: IndexOut | None
+    limits: dict[str, int]
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok"]
+    num_items: int
+    uptime_s: float
+
+
+# ---------------------------------------------------------------------- errors
+def field_error(loc: list[str | int], msg: str, kind: str, **extra: Any) -> HTTPException:
+    """A 422 in FastAPI's validation-error shape, naming the field."""
+    return HTTPException(status_code=422, detail=[{"loc": loc, "msg": msg, "type": kind, **extra}])
+
+
+async def _validation_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"], "input": _jsonable(e.get("input"))}
+        for e in exc.errors()
+    ]
+    return JSONResponse(status_code=422, content={"detail": errors})
+
+
+def _jsonable(value: Any) -> Any:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
+    text = json.dumps(value)
+    return value if len(text) <= 200 else text[:200] + "..."
+
+
+class BodyLimit:
+    """Refuse request bodies above ``max_bytes`` with 413 (Content-Length or counted while streaming)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            body = message.get("body", b"")
+            size += len(body)
+            if size > self.max_bytes:
+                await self._refuse(scope, receive, send)
+                return
+            chunks.append(body)
+            more = message.get("more_body", False)
+        replay = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+        sent = False
+
+        async def replayed() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return replay
+            return await receive()
+
+        await self.app(scope, replayed, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        detail = [
+            {
+                "loc": ["body"],
+                "msg": f"request body larger than {self.max_bytes} bytes",
+                "type": "body_too_large",
+            }
+        ]
+        await JSONResponse(status_code=413, content={"detail": detail})(scope, receive, send)
+
+
+# ---------------------------------------------------------------------- the app
+def create_app(rec: Recommender, *, max_body_bytes: int = LIMITS.max_body_bytes) -> FastAPI:
+    """An app serving ``rec`` (already loaded). Concurrent requests are serialised at the model."""
+    app = FastAPI(
+        title="seqrec",
+        summary=f"Sequential recommendations from a {type(rec.model).__name__} over {rec.data.name}",
+        version=_version(),
+    )
+    app.add_exception_handler(RequestValidationError, _validation_handler)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    lock = threading.Lock()
+    started = time.monotonic()
+    data = rec.data
+    limits = {**LIMITS.__dict__, "max_body_bytes": max_body_bytes}
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def page() -> HTMLResponse:
+        return HTMLResponse(PAGE_HTML)
+
+    @app.get("/health")
+    def health() -> HealthResponse:
+        return HealthResponse(status="ok", num_items=data.num_items, uptime_s=time.monotonic() - started)
+
+    @app.get("/metadata")
+    def metadata() -> MetadataResponse:
+        index = None
+        if rec.index is not None:
+            info = rec.index.info
+            index = IndexOut(
+                kind=info.kind,
+                params=info.params,
+                recall=info.recall,
+                recall_queries=info.recall_queries,
+                build_seconds=info.build_seconds,
+            )
+        meta_cols = [] if data.item_meta is None else [c for c in data.item_meta.columns if c != "item"]
+        return MetadataResponse(
+            model=type(rec.model).__name__,
+            dataset=data.name,
+            partial_dataset=data.partial,
+            num_items=data.num_items,
+            num_users=data.num_users,
+            max_len=rec.max_len,
+            has_titles=rec.has_titles,
+            item_meta_columns=meta_cols,
+            config=None if rec.config is None else rec.config.model_dump(mode="json"),
+            index=index,
+            limits=limits,
+        )
+
+    @app.post("/recommend")
+    def recommend(req: RecommendRequest) -> RecommendResponse:
+        start = time.perf_counter()
+        with lock:
+            exclude = _resolve_ids(rec, req.exclude, "exclude")
+            include_only = (
+                None if req.include_only is None else _resolve_ids(rec, req.include_only, "include_only")
+            )
+            options: dict[str, Any] = {
+                "k": req.k,
+                "filter_seen": req.filter_seen,
+                "exclude": exclude,
+                "include_only": include_only,
+                "meta": True,
+            }
+            if req.user is not None:
+                user, row = _resolve_user(rec, req.user)
+                frame = rec.recommend(users=[user], **options)
+                seen = data.sequences.row(row)
+            else:
+                user = None
+                seen = rec.resolve_items(_resolve_history(rec, req))
+                frame = rec.recommend(histories=[data.items.to_external(seen).to_list()], **options)
+            history = _items(rec, seen[-rec.max_len :])
+        used: Literal["model", "index"] = (
+            "index" if rec.index is not None and req.include_only is None else "model"
+        )
+        return RecommendResponse(
+            user=user, history=history, items=_scored(frame), retrieval=used, took_ms=_ms(start)
+        )
+
+    @app.get("/similar")
+    def similar(
+        item: Annotated[str | None, Query(max_length=LIMITS.max_query_chars)] = None,
+        title: Annotated[str | None, Query(min_length=1, max_length=LIMITS.max_query_chars)] = None,
+        k: Annotated[int, Query(ge=1, le=LIMITS.max_k)] = 10,
+        metric: Literal["cosine", "dot"] = "cosine",
+    ) -> SimilarResponse:
+        start = time.perf_counter()
+        if (item is None) == (title is None):
+            raise field_error(["query", "item"], "give exactly one of item, title", "value_error")
+        with lock:
+            if title is not None:
+                internal = _titles_to_ids(rec, [title], ["query", "title"])
+                query = rec.data.items.to_external(internal).to_list()[0]
+            else:
+                query = _resolve_ids(rec, [item], "item", where="query")[0]
+            frame = rec.similar_items(query, k, metric=metric, meta=True)
+            query_item = _items(rec, rec.resolve_items([query]))[0]
+        return SimilarResponse(query=query_item, metric=metric, items=_scored(frame), took_ms=_ms(start))
+
+    @app.get("/search")
+    def search(
+        q: Annotated[str, Query(min_length=1, max_length=LIMITS.max_query_chars)],
+        k: Annotated[int, Query(ge=1, le=100)] = 20,
+    ) -> SearchResponse:
+        start = time.perf_counter()
+        if not rec.has_titles:
+            raise field_error(["query", "q"], f"dataset {data.name!r} has no item titles", "no_titles")
+        if not q.strip():
+            raise field_error(["query", "q"], "the query is blank", "value_error")
+        with lock:
+            found = rec.search(q, k)
+        extra = [c for c in found.columns if c not in ("item", "title", "match", "popularity")]
+        hits = [
+            SearchHit(
+                item=row["item"],
+                title=row["title"],
+                match=row["match"],
+                popularity=row["popularity"],
+                meta={c: row[c] for c in extra},
+            )
+            for row in found.iter_rows(named=True)
+        ]
+        return SearchResponse(query=q, items=hits, took_ms=_ms(start))
+
+    return app
+
+
+# ---------------------------------------------------------------------- helpers
+def _resolve_history(rec: Recommender, req: RecommendRequest) -> list[Any]:
+    """An ad-hoc history as external item ids of the vocabulary's type."""
+    if req.history is not None:
+        return _resolve_ids(rec, req.history, "history")
+    assert req.history_titles is not None
+    internal = _titles_to_ids(rec, req.history_titles, ["body", "history_titles"])
+    return rec.data.items.to_external(internal).to_list()
+
+
+def _resolve_ids(rec: Recommender, values: list[Any], field: str, where: str = "body") -> list[Any]:
+    """External item ids of the vocabulary's type; 422 naming the first unknown one."""
+    if not values:
+        return []
+    vocab = rec.data.items
+    typed = _typed(values, vocab.dtype.is_integer())
+    untyped = [i for i, v in enumerate(typed) if v is None]
+    internal = np.zeros(0, dtype=np.int64) if untyped else vocab.to_internal(typed, unknown="zero")
+    missing = untyped or np.flatnonzero(internal == 0).tolist()
+    if missing:
+        pos = int(missing[0])
+        loc: list[str | int] = [where, field] if where == "query" else [where, field, pos]
+        raise field_error(loc, f"unknown item id {values[pos]!r}", "unknown_item", input=values[pos])
+    return vocab.to_external(internal).to_list()
+
+
+def _resolve_user(rec: Recommender, user: int | str) -> tuple[Any, int]:
+    """The user's external id (vocabulary type) and row; 422 on ``user`` when unknown."""
+    vocab = rec.data.users
+    typed = _typed([user], vocab.dtype.is_integer())[0]
+    internal = 0 if typed is None else int(vocab.to_internal([typed], unknown="zero")[0])
+    if internal == 0:
+        raise field_error(["body", "user"], f"unknown user id {user!r}", "unknown_user", input=user)
+    return typed, internal - 1
+
+
+def _typed(values: list[int | str], integer: bool) -> list[Any]:
+    """Ids as the vocabulary stores them: ints (None when a string is not an integer) or strings."""
+    if not integer:
+        return [str(v) for v in values]
+    return [v if isinstance(v, int) else (int(v) if _INT.fullmatch(v.strip()) else None) for v in values]
+
+
+_INT = re.compile(r"-?\d+")
+
+
+def _titles_to_ids(rec: Recommender, titles: list[str], loc: list[str | int]) -> np.ndarray:
+    if not rec.has_titles:
+        raise field_error(loc, f"dataset {rec.data.name!r} has no item titles; give item ids", "no_titles")
+    try:
+        return rec.items_from_titles(titles)
+    except UnknownTitleError as exc:
+        where = [*loc, exc.position] if loc[0] == "body" else loc
+        suggestions = [{"item": i, "title": t} for i, t in exc.suggestions]
+        raise field_error(where, str(exc), "unknown_title", suggestions=suggestions) from None
+    except AmbiguousTitleError as exc:
+        where = [*loc, exc.position] if loc[0] == "body" else loc
+        candidates = [{"item": i, "title": t} for i, t in exc.candidates]
+        raise field_error(where, str(exc), "ambiguous_title", candidates=candidates) from None
+
+
+def _items(rec: Recommender, internal: np.ndarray) -> list[Item]:
+    return [Item(**r) for r in rec.item_records(internal)]
+
+
+def _scored(frame: Any) -> list[ScoredItem]:
+    fixed = ("user", "query", "rank", "item", "score", "title")
+    extra = [c for c in frame.columns if c not in fixed]
+    return [
+        ScoredItem(
+            rank=row["rank"],
+            item=row["item"],
+            score=row["score"],
+            title=row.get("title"),
+            meta={c: row[c] for c in extra},
+        )
+        for row in frame.iter_rows(named=True)
+    ]
+
+
+def _ms(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000, 3)
+
+
+def _version() -> str:
+    from seqrec import __version__
+
+    return __version__
+
+
+__all__ = ["LIMITS", "Limits", "RecommendRequest", "create_app"]
