@@ -27,13 +27,15 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import numpy as np
+import torch
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from seqrec.data.sequences import Sequences
 from seqrec.serving.page import PAGE_HTML
-from seqrec.serving.recommender import AmbiguousTitleError, Recommender, UnknownTitleError
+from seqrec.serving.recommender import AmbiguousTitleError, RankedLists, Recommender, UnknownTitleError
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -58,7 +60,9 @@ LIMITS = Limits()
 ItemId = Annotated[int | str, Field(union_mode="left_to_right")]
 """An external item or user id: a JSON number or string (coerced to the vocabulary's type)."""
 Title = Annotated[str, StringConstraints(min_length=1, max_length=LIMITS.max_query_chars)]
-MetaValue = str | int | float | bool | None
+Scalar = str | int | float | bool | None
+MetaValue = Scalar | list[Scalar]
+"""An item metadata value as JSON: a scalar or a list of scalars (anything else is sent as text)."""
 
 
 class _Request(BaseModel):
@@ -288,31 +292,34 @@ def create_app(rec: Recommender, *, max_body_bytes: int = LIMITS.max_body_bytes)
         start = time.perf_counter()
         with lock:
             exclude = _resolve_ids(rec, req.exclude, "exclude")
-            include_only = (
+            include = (
                 None if req.include_only is None else _resolve_ids(rec, req.include_only, "include_only")
             )
-            options: dict[str, Any] = {
-                "k": req.k,
-                "filter_seen": req.filter_seen,
-                "exclude": exclude,
-                "include_only": include_only,
-                "meta": True,
-            }
+            allowed = rec.allowed_internal(exclude if len(exclude) else None, include)
             if req.user is not None:
                 user, row = _resolve_user(rec, req.user)
-                frame = rec.recommend(users=[user], **options)
-                seen = data.sequences.row(row)
+                seqs, history = data.sequences, data.sequences.row(row)
+                user_ids = torch.tensor([row + 1])
             else:
-                user = None
-                seen = rec.resolve_items(_resolve_history(rec, req))
-                frame = rec.recommend(histories=[data.items.to_external(seen).to_list()], **options)
-            history = _items(rec, seen[-rec.max_len :])
-        used: Literal["model", "index"] = (
-            "index" if rec.index is not None and req.include_only is None else "model"
-        )
-        return RecommendResponse(
-            user=user, history=history, items=_scored(frame), retrieval=used, took_ms=_ms(start)
-        )
+                user, row = None, 0
+                history = _resolve_history(rec, req)
+                seqs = Sequences(np.array([0, len(history)]), history, np.zeros(len(history), dtype=np.int64))
+                user_ids = torch.zeros(1, dtype=torch.long)
+            used: Literal["model", "index"] = (
+                "index" if rec.index is not None and include is None else "model"
+            )
+            ranked = rec.rank(
+                seqs,
+                np.array([row]),
+                user_ids,
+                k=req.k,
+                filter_seen=req.filter_seen,
+                allowed=allowed,
+                retrieval=used,
+            )
+            items = _scored(rec, ranked)
+            shown = _items(rec, history[-rec.max_len :])
+        return RecommendResponse(user=user, history=shown, items=items, retrieval=used, took_ms=_ms(start))
 
     @app.get("/similar")
     def similar(
@@ -327,12 +334,12 @@ def create_app(rec: Recommender, *, max_body_bytes: int = LIMITS.max_body_bytes)
         with lock:
             if title is not None:
                 internal = _titles_to_ids(rec, [title], ["query", "title"])
-                query = rec.data.items.to_external(internal).to_list()[0]
             else:
-                query = _resolve_ids(rec, [item], "item", where="query")[0]
-            frame = rec.similar_items(query, k, metric=metric, meta=True)
-            query_item = _items(rec, rec.resolve_items([query]))[0]
-        return SimilarResponse(query=query_item, metric=metric, items=_scored(frame), took_ms=_ms(start))
+                internal = _resolve_ids(rec, [item], "item", where="query")
+            ranked = rec.similar(internal, k, metric=metric)
+            items = _scored(rec, ranked)
+            query = _items(rec, internal)[0]
+        return SimilarResponse(query=query, metric=metric, items=items, took_ms=_ms(start))
 
     @app.get("/search")
     def search(
@@ -353,7 +360,7 @@ def create_app(rec: Recommender, *, max_body_bytes: int = LIMITS.max_body_bytes)
                 title=row["title"],
                 match=row["match"],
                 popularity=row["popularity"],
-                meta={c: row[c] for c in extra},
+                meta=_meta({c: row[c] for c in extra}),
             )
             for row in found.iter_rows(named=True)
         ]
@@ -363,29 +370,24 @@ def create_app(rec: Recommender, *, max_body_bytes: int = LIMITS.max_body_bytes)
 
 
 # ---------------------------------------------------------------------- helpers
-def _resolve_history(rec: Recommender, req: RecommendRequest) -> list[Any]:
-    """An ad-hoc history as external item ids of the vocabulary's type."""
+def _resolve_history(rec: Recommender, req: RecommendRequest) -> np.ndarray:
+    """An ad-hoc history as internal item ids."""
     if req.history is not None:
         return _resolve_ids(rec, req.history, "history")
     assert req.history_titles is not None
-    internal = _titles_to_ids(rec, req.history_titles, ["body", "history_titles"])
-    return rec.data.items.to_external(internal).to_list()
+    return _titles_to_ids(rec, req.history_titles, ["body", "history_titles"])
 
 
-def _resolve_ids(rec: Recommender, values: list[Any], field: str, where: str = "body") -> list[Any]:
-    """External item ids of the vocabulary's type; 422 naming the first unknown one."""
-    if not values:
-        return []
-    vocab = rec.data.items
-    typed = _typed(values, vocab.dtype.is_integer())
-    untyped = [i for i, v in enumerate(typed) if v is None]
-    internal = np.zeros(0, dtype=np.int64) if untyped else vocab.to_internal(typed, unknown="zero")
-    missing = untyped or np.flatnonzero(internal == 0).tolist()
-    if missing:
+def _resolve_ids(rec: Recommender, values: list[Any], field: str, where: str = "body") -> np.ndarray:
+    """Internal ids of external item ids; 422 naming the first unknown one."""
+    typed = _typed(values, rec.data.items.dtype.is_integer())
+    internal = rec.lookup_items(typed)
+    missing = np.flatnonzero(internal == 0)
+    if len(missing):
         pos = int(missing[0])
         loc: list[str | int] = [where, field] if where == "query" else [where, field, pos]
         raise field_error(loc, f"unknown item id {values[pos]!r}", "unknown_item", input=values[pos])
-    return vocab.to_external(internal).to_list()
+    return internal
 
 
 def _resolve_user(rec: Recommender, user: int | str) -> tuple[Any, int]:
@@ -424,21 +426,29 @@ def _titles_to_ids(rec: Recommender, titles: list[str], loc: list[str | int]) ->
 
 
 def _items(rec: Recommender, internal: np.ndarray) -> list[Item]:
-    return [Item(**r) for r in rec.item_records(internal)]
+    return [Item(item=r["item"], title=r["title"], meta=_meta(r["meta"])) for r in rec.item_records(internal)]
 
 
-def _scored(frame: Any) -> list[ScoredItem]:
-    fixed = ("user", "query", "rank", "item", "score", "title")
-    extra = [c for c in frame.columns if c not in fixed]
+def _meta(values: dict[str, Any]) -> dict[str, MetaValue]:
+    return {key: _meta_value(value) for key, value in values.items()}
+
+
+def _meta_value(value: Any) -> MetaValue:
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, list | tuple):
+        return [v if v is None or isinstance(v, str | int | float | bool) else str(v) for v in value]
+    return str(value)
+
+
+def _scored(rec: Recommender, ranked: RankedLists) -> list[ScoredItem]:
+    """The first row of ``ranked`` as response items (empty slots dropped)."""
+    ids, scores = ranked.ids[0], ranked.scores[0]
+    keep = np.flatnonzero(ids > 0)
+    records = rec.item_records(ids[keep])
     return [
-        ScoredItem(
-            rank=row["rank"],
-            item=row["item"],
-            score=row["score"],
-            title=row.get("title"),
-            meta={c: row[c] for c in extra},
-        )
-        for row in frame.iter_rows(named=True)
+        ScoredItem(rank=rank, score=float(scores[j]), item=r["item"], title=r["title"], meta=_meta(r["meta"]))
+        for rank, (j, r) in enumerate(zip(keep, records, strict=True), start=1)
     ]
 
 

@@ -91,9 +91,9 @@ function details(item) {
   const meta = item.meta || {};
   const parts = [];
   for (const key of ["genres", "tags", "year", "category"]) {
-    if (meta[key] !== undefined && meta[key] !== null && meta[key] !== "") {
-      parts.push(String(meta[key]).split("|").join(", "));
-    }
+    const value = meta[key];
+    if (value === undefined || value === null || value === "") continue;
+    parts.push(Array.isArray(value) ? value.slice(0, 5).join(", ") : String(value).split("|").join(", "));
   }
   if (parts.length === 0) parts.push("id " + item.item);
   return parts.join(" \\u00b7 ");

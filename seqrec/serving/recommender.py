@@ -338,7 +338,6 @@ class Recommender:
         return out.hstack(self._extra_meta(ids))
 
     # ------------------------------------------------------------------ similar items
-    @torch.no_grad()
     def similar_items(
         self,
         item: Any,
@@ -350,18 +349,27 @@ class Recommender:
     ) -> pl.DataFrame:
         """The ``k`` items nearest to ``item`` (external id, or a title with ``title=True``) in the model's
         item table, by cosine similarity or dot product: columns ``query, rank, item, score, title``."""
+        internal = self.resolve_items([item], titles=title)  # [1]
+        ranked = self.similar(internal, k, metric=metric)
+        return self._frame([item], ranked.scores, ranked.ids, meta).rename({"user": "query"})
+
+    @torch.no_grad()
+    def similar(
+        self, internal: np.ndarray, k: int, *, metric: Literal["cosine", "dot"] = "cosine"
+    ) -> RankedLists:
+        """Nearest items ``[B, k]`` to internal ids ``[B]`` (each item itself left out)."""
         if k < 1:
             raise ValueError("k must be at least 1")
         if metric not in ("cosine", "dot"):
             raise ValueError(f"unknown metric {metric!r}: expected 'cosine' or 'dot'")
-        internal = self.resolve_items([item], titles=title)  # [1]
+        query = torch.from_numpy(np.asarray(internal, dtype=np.int64))  # [B]
         table = self._unit_vectors if metric == "cosine" else self.item_vectors  # [N + 1, D]
-        scores = table[torch.from_numpy(internal)] @ table.T  # [1, N + 1]
+        scores = table[query] @ table.T  # [B, N + 1]
         scores[:, 0] = float("-inf")
-        scores[0, int(internal[0])] = float("-inf")
-        top = scores.topk(min(k, self.data.num_items - 1), dim=1)  # [1, k]
-        frame = self._frame([item], top.values.numpy(), top.indices.numpy(), meta)
-        return frame.rename({"user": "query"})
+        scores.scatter_(1, query[:, None], float("-inf"))
+        top = scores.topk(min(k, self.data.num_items - 1), dim=1)  # [B, k]
+        values = top.values.numpy()
+        return RankedLists(np.where(np.isfinite(values), top.indices.numpy(), 0), values)
 
     # ------------------------------------------------------------------ recommendation
     def recommend(
@@ -422,14 +430,23 @@ class Recommender:
         self, exclude: Sequence[Any] | None, include_only: Sequence[Any] | None
     ) -> np.ndarray | None:
         """A bool mask over internal ids ``[N + 1]`` of the items that may be recommended (None = all)."""
+        return self.allowed_internal(
+            None if exclude is None else self.data.items.to_internal(list(exclude)),
+            None if include_only is None else self.data.items.to_internal(list(include_only)),
+        )
+
+    def allowed_internal(
+        self, exclude: np.ndarray | None, include_only: np.ndarray | None
+    ) -> np.ndarray | None:
+        """:meth:`allowed_mask` from internal ids."""
         if exclude is None and include_only is None:
             return None
         allowed = np.ones(self.data.num_items + 1, dtype=bool)
         if include_only is not None:
             allowed[:] = False
-            allowed[self.data.items.to_internal(list(include_only))] = True
-        if exclude is not None and len(exclude):
-            allowed[self.data.items.to_internal(list(exclude))] = False
+            allowed[include_only] = True
+        if exclude is not None:
+            allowed[exclude] = False
         allowed[0] = False
         return allowed
 
@@ -548,14 +565,40 @@ class Recommender:
         cols = [c for c in meta.columns if c not in ("item", "title")]
         return meta.select(cols)[np.asarray(internal, dtype=np.int64) - 1] if cols else pl.DataFrame()
 
-    def item_records(self, internal: np.ndarray) -> list[dict[str, Any]]:
+    @cached_property
+    def _lookup(self) -> dict[Any, int]:
+        """External item id -> internal id, for resolving the few ids of one request without a join."""
+        return dict(zip(self.data.items.external.to_list(), range(1, self.data.num_items + 1), strict=True))
+
+    def lookup_items(self, values: Sequence[Any]) -> np.ndarray:
+        """Internal ids of external ids already of the vocabulary's type; 0 for unknown ones."""
+        lookup = self._lookup
+        return np.fromiter((lookup.get(v, 0) for v in values), dtype=np.int64, count=len(values))
+
+    @cached_property
+    def _meta_columns(self) -> dict[str, list[Any]]:
+        """Item metadata as Python lists (row i = internal id i + 1), for building small responses."""
+        meta = self.data.item_meta
+        if meta is None:
+            return {}
+        return {c: meta[c].to_list() for c in meta.columns if c != "item"}
+
+    def item_records(self, internal: np.ndarray | Sequence[int]) -> list[dict[str, Any]]:
         """``{"item", "title", "meta": {...}}`` per internal id, for responses."""
-        internal = np.asarray(internal, dtype=np.int64)
-        ext = self.data.items.to_external(internal).to_list()
-        names = self.data.titles(internal)
-        extra = self._extra_meta(internal)
-        metas = extra.to_dicts() if extra.width else [{} for _ in ext]
-        return [{"item": e, "title": t, "meta": m} for e, t, m in zip(ext, names, metas, strict=True)]
+        external = self.data.items.external
+        columns = self._meta_columns
+        titles = columns.get("title")
+        others = {c: v for c, v in columns.items() if c != "title"}
+        rows = [int(i) - 1 for i in internal]
+        ext = external.gather(rows).to_list() if rows else []
+        return [
+            {
+                "item": e,
+                "title": None if titles is None else titles[r],
+                "meta": {c: v[r] for c, v in others.items()},
+            }
+            for e, r in zip(ext, rows, strict=True)
+        ]
 
 
 def _row_isin(ids: np.ndarray, seen: np.ndarray, span: int) -> np.ndarray:

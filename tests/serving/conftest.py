@@ -27,6 +27,7 @@ def serving_meta() -> pl.DataFrame:
             "title": titles,
             "genres": [GENRES[i % len(GENRES)] for i in range(60)],
             "year": np.arange(1960, 2020),
+            "attributes": [[i % 7, i % 5] for i in range(60)],  # a list column (like S3-Rec attributes)
         }
     )
 

@@ -31,7 +31,7 @@ def test_health_and_metadata(client: TestClient) -> None:
     meta = client.get("/metadata").json()
     assert meta["model"] == "SASRec" and meta["dataset"] == "synthetic"
     assert meta["index"]["kind"] == "exact" and meta["index"]["recall"]["recall@10"] == 1.0
-    assert meta["item_meta_columns"] == ["title", "genres", "year"]
+    assert meta["item_meta_columns"] == ["title", "genres", "year", "attributes"]
     assert meta["config"]["model"]["hidden"] == 16
     assert meta["limits"]["max_k"] == LIMITS.max_k
 
@@ -44,7 +44,11 @@ def test_recommend_for_a_known_user(client: TestClient, rec: Recommender) -> Non
     assert [r["item"] for r in body["items"]] == expected["item"].to_list()
     assert [r["rank"] for r in body["items"]] == [1, 2, 3, 4, 5]
     assert body["items"][0]["title"] == expected["title"][0]
-    assert set(body["items"][0]["meta"]) == {"genres", "year"}
+    assert set(body["items"][0]["meta"]) == {"genres", "year", "attributes"}
+    assert body["history"][0]["meta"]["attributes"] == [
+        (body["history"][0]["item"] - 1) % 7,
+        (body["history"][0]["item"] - 1) % 5,
+    ]
     assert body["user"] == 3 and body["retrieval"] == "index"
     row = int(rec.data.users.to_internal([3])[0]) - 1
     assert [h["item"] for h in body["history"]] == rec.data.sequences.row(row)[-10:].tolist()
@@ -130,6 +134,8 @@ def test_invalid_query_parameters(client: TestClient) -> None:
     assert locs(client.get("/similar", params={"item": 5, "metric": "l2"})) == [["query", "metric"]]
     assert locs(client.get("/similar", params={"item": 999})) == [["query", "item"]]
     assert locs(client.get("/similar")) == [["query", "item"]]
+    unknown = client.get("/similar", params={"title": "Flim 5"})
+    assert locs(unknown) == [["query", "title"]] and unknown.json()["detail"][0]["suggestions"]
     assert locs(client.get("/search")) == [["query", "q"]]
     assert locs(client.get("/search", params={"q": "x" * 500})) == [["query", "q"]]
 
