@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import platform
 import resource
 import statistics
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from seqrec import RuntimeOptions, SeqRec, SequenceDataset
 from seqrec.api import git_commit
+from seqrec.config import build_config
 from seqrec.io import write_bytes_atomic, write_json_atomic
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -63,3 +68,56 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4f}" if abs(value) < 100 else f"{value:.1f}"
     return str(value)
+
+
+def train_and_evaluate(
+    run: str, raw_config: dict[str, Any], runtime: RuntimeOptions, paper: dict[str, float] | None = None
+) -> list[dict[str, Any]]:
+    """Train one configuration, evaluate the test split with both protocols; one flat record per protocol."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", force=True)
+    cfg = build_config(raw_config)
+    data = SequenceDataset.from_config(cfg.data)
+    model = SeqRec(cfg, runtime=runtime).fit(data)
+    assert model.fit_result is not None
+    history = model.fit_result.history
+    records = []
+    for protocol in ("sampled", "full"):
+        t0 = time.perf_counter()
+        metrics = model.evaluate("test", protocol)
+        eval_seconds = time.perf_counter() - t0
+        ref = (paper or {}) if protocol == "sampled" else {}
+        label = "full" if protocol == "full" else f"sampled-{metrics['num_negatives']}-{metrics['sampler']}"
+        records.append(
+            {
+                "run": run,
+                "library": "seqrec",
+                "model": cfg.model.name,
+                "dataset": data.name,
+                "partial_dataset": data.partial,
+                "protocol": label,
+                "filter_seen": metrics["filter_seen"],
+                "loss": cfg.training.loss,
+                "HR@10": metrics["HR@10"],
+                "NDCG@10": metrics["NDCG@10"],
+                "MRR": metrics["MRR"],
+                "paper HR@10": ref.get("HR@10", ""),
+                "paper NDCG@10": ref.get("NDCG@10", ""),
+                "epochs": len(history),
+                "best_epoch": model.fit_result.best_epoch,
+                "seconds_per_epoch": median([h["seconds"] for h in history]),
+                "train_seconds": model.fit_result.seconds,
+                "eval_seconds": eval_seconds,
+                "peak_rss_mb": peak_rss_mb(),
+                "seed": runtime.seed,
+                "config": json.dumps(raw_config, sort_keys=True),
+                **environment(),
+            }
+        )
+        print(json.dumps(records[-1]), flush=True)
+    return records
+
+
+def merge_records(path: Path, run: str, new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Records of ``path`` (if any) with those of ``run`` replaced by ``new``."""
+    old = json.loads(path.read_text()) if path.exists() else []
+    return [r for r in old if r["run"] != run] + new

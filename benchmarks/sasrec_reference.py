@@ -16,13 +16,10 @@ Each run writes one record per protocol; ``--runs`` chooses runs; results merge 
 from __future__ import annotations
 
 import argparse
-import json
-import time
 from typing import Any
 
-from benchmarks.common import RESULTS, environment, median, mirror, peak_rss_mb, write_results
-from seqrec import RuntimeOptions, SeqRec, SequenceDataset
-from seqrec.config import build_config
+from benchmarks.common import RESULTS, merge_records, mirror, train_and_evaluate, write_results
+from seqrec import RuntimeOptions
 
 PAPER = {"games": {"HR@10": 0.7410, "NDCG@10": 0.5360}}
 
@@ -83,48 +80,6 @@ COLUMNS = [
 ]
 
 
-def run(name: str, runtime: RuntimeOptions) -> list[dict[str, Any]]:
-    cfg = build_config(RUNS[name])
-    data = SequenceDataset.from_config(cfg.data)
-    model = SeqRec(cfg, runtime=runtime).fit(data)
-    assert model.fit_result is not None
-    history = model.fit_result.history
-    records = []
-    for protocol in ("sampled", "full"):
-        t0 = time.perf_counter()
-        metrics = model.evaluate("test", protocol)
-        eval_seconds = time.perf_counter() - t0
-        paper = PAPER.get(name, {}) if protocol == "sampled" else {}
-        records.append(
-            {
-                "run": name,
-                "library": "seqrec",
-                "model": "SASRec",
-                "dataset": data.name,
-                "partial_dataset": data.partial,
-                "protocol": protocol if protocol == "full" else f"sampled-{metrics['num_negatives']}-uniform",
-                "filter_seen": metrics["filter_seen"],
-                "loss": cfg.training.loss,
-                "HR@10": metrics["HR@10"],
-                "NDCG@10": metrics["NDCG@10"],
-                "MRR": metrics["MRR"],
-                "paper HR@10": paper.get("HR@10", ""),
-                "paper NDCG@10": paper.get("NDCG@10", ""),
-                "epochs": len(history),
-                "best_epoch": model.fit_result.best_epoch,
-                "seconds_per_epoch": median([h["seconds"] for h in history]),
-                "train_seconds": model.fit_result.seconds,
-                "eval_seconds": eval_seconds,
-                "peak_rss_mb": peak_rss_mb(),
-                "seed": runtime.seed,
-                "config": json.dumps(RUNS[name], sort_keys=True),
-                **environment(),
-            }
-        )
-        print(json.dumps(records[-1]), flush=True)
-    return records
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -135,11 +90,9 @@ def main() -> None:
     args = parser.parse_args()
     mirror()
     runtime = RuntimeOptions(threads=args.threads, seed=args.seed, progress=False)
-    path = RESULTS / "sasrec_reference.json"
-    records = json.loads(path.read_text()) if path.exists() else []
     for name in args.runs:
-        new = run(name, runtime)
-        records = [r for r in records if r["run"] != name] + new
+        new = train_and_evaluate(name, RUNS[name], runtime, PAPER.get(name))
+        records = merge_records(RESULTS / "sasrec_reference.json", name, new)
         write_results(
             "sasrec_reference",
             records,

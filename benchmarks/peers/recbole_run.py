@@ -1,0 +1,148 @@
+"""Train and evaluate a RecBole 1.2.1 sequential model; runs inside the RecBole virtual environment.
+
+Driven by ``benchmarks/peers/compare.py``; prints one JSON record. The shims for RecBole 1.2.1 on
+numpy 2 / torch >= 2.6 are those of ``shared/reference/PEERS-INSTALL.md`` (no edits to RecBole).
+Training uses RecBole's own ``Trainer._train_epoch`` / ``_valid_epoch`` so that each epoch and each
+validation pass is timed on its own; the best validation state is kept in memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import resource
+import statistics
+import tempfile
+import time
+
+import numpy as np
+
+for _old, _new in (("float_", np.float64), ("complex_", np.complex128), ("unicode_", np.str_)):
+    if not hasattr(np, _old):
+        setattr(np, _old, _new)
+os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+
+import torch  # noqa: E402
+from recbole.config import Config  # noqa: E402
+from recbole.data import create_dataset, data_preparation  # noqa: E402
+from recbole.trainer import Trainer  # noqa: E402
+from recbole.utils import get_model, init_seed  # noqa: E402
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--data-dir", required=True)
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--model", default="SASRec")
+    p.add_argument("--loss", default="CE", choices=["CE", "BPR"])
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--eval-every", type=int, default=1)
+    p.add_argument("--max-len", type=int, default=50)
+    p.add_argument("--hidden", type=int, default=64)
+    p.add_argument("--inner", type=int, default=64)
+    p.add_argument("--layers", type=int, default=2)
+    p.add_argument("--heads", type=int, default=2)
+    p.add_argument("--dropout", type=float, default=0.2)
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--seed", type=int, default=42)
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    work = tempfile.mkdtemp(prefix="recbole-")
+    config = Config(
+        model=a.model,
+        dataset=a.dataset,
+        config_dict={
+            "data_path": a.data_dir,
+            "checkpoint_dir": work,
+            "USER_ID_FIELD": "user_id",
+            "ITEM_ID_FIELD": "item_id",
+            "TIME_FIELD": "timestamp",
+            "load_col": {"inter": ["user_id", "item_id", "timestamp"]},
+            "MAX_ITEM_LIST_LENGTH": a.max_len,
+            "hidden_size": a.hidden,
+            "inner_size": a.inner,
+            "n_layers": a.layers,
+            "n_heads": a.heads,
+            "hidden_dropout_prob": a.dropout,
+            "attn_dropout_prob": a.dropout,
+            "loss_type": a.loss,
+            "train_neg_sample_args": None if a.loss == "CE" else {"distribution": "uniform", "sample_num": 1},
+            "epochs": a.epochs,
+            "train_batch_size": a.batch_size,
+            "eval_batch_size": 256,
+            "learning_rate": a.lr,
+            "eval_args": {
+                "split": {"LS": "valid_and_test"},
+                "order": "TO",
+                "mode": "full",
+                "group_by": "user",
+            },
+            "metrics": ["Hit", "NDCG", "MRR"],
+            "topk": [10],
+            "valid_metric": "NDCG@10",
+            "seed": a.seed,
+            "reproducibility": True,
+            "show_progress": False,
+            "device": "cpu",
+            "use_gpu": False,
+            "worker": 0,
+            "state": "WARNING",
+        },
+    )
+    init_seed(config["seed"], config["reproducibility"])
+    dataset = create_dataset(config)
+    train, valid, test = data_preparation(config, dataset)
+    model = get_model(config["model"])(config, train._dataset).to("cpu")
+    trainer = Trainer(config, model)
+    epoch_seconds, valid_seconds, curve = [], [], []
+    best, best_state, best_epoch = -1.0, copy.deepcopy(model.state_dict()), 0
+    t_start = time.perf_counter()
+    for epoch in range(a.epochs):
+        t0 = time.perf_counter()
+        trainer._train_epoch(train, epoch)
+        epoch_seconds.append(time.perf_counter() - t0)
+        if (epoch + 1) % a.eval_every == 0 or epoch + 1 == a.epochs:
+            t0 = time.perf_counter()
+            score, _ = trainer._valid_epoch(valid)
+            valid_seconds.append(time.perf_counter() - t0)
+            curve.append(
+                {"epoch": epoch + 1, "NDCG@10": float(score), "elapsed": time.perf_counter() - t_start}
+            )
+            if score > best:
+                best, best_state, best_epoch = float(score), copy.deepcopy(model.state_dict()), epoch + 1
+    model.load_state_dict(best_state)
+    t0 = time.perf_counter()
+    result = trainer.evaluate(test, load_best_model=False, show_progress=False)
+    test_seconds = time.perf_counter() - t0
+    print(
+        json.dumps(
+            {
+                "library": "RecBole",
+                "library_version": "1.2.1",
+                "model": a.model,
+                "loss": a.loss,
+                "epochs": a.epochs,
+                "best_epoch": best_epoch,
+                "seconds_per_epoch": statistics.median(epoch_seconds),
+                "epoch_seconds": epoch_seconds,
+                "valid_seconds": statistics.median(valid_seconds),
+                "eval_seconds": test_seconds,
+                "valid_curve": curve,
+                "HR@10": float(result["hit@10"]),
+                "NDCG@10": float(result["ndcg@10"]),
+                "MRR": float(result["mrr@10"]),
+                "filter_seen": False,
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+                "threads": a.threads,
+                "torch": torch.__version__,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
