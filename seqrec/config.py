@@ -74,28 +74,64 @@ class DataConfig(_Strict):
         return self
 
 
-class SASRecConfig(_Strict):
-    """SASRec (Kang & McAuley, ICDM 2018): causal self-attention over the item sequence."""
+class _EncoderConfig(_Strict):
+    """Fields shared by the self-attention models; each model config below adds its own mechanism."""
 
-    name: Literal["sasrec"] = "sasrec"
     max_len: PositiveInt = 50
-    """Maximum history length n (the paper: 200 for ML-1M, 50 otherwise)."""
+    """Maximum history length n (the SASRec paper: 200 for ML-1M, 50 otherwise)."""
     hidden: PositiveInt = 50
     """Embedding and model width d."""
     blocks: PositiveInt = 2
+    """Number of self-attention blocks."""
     heads: PositiveInt = 1
+    """Attention heads; must divide the attention width."""
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.2
+    """Dropout on embeddings, attention weights and feed-forward outputs."""
     ff_hidden: PositiveInt | None = None
-    """Inner width of the point-wise feed-forward network; ``None`` = ``hidden`` as in the paper."""
+    """Inner width of the point-wise feed-forward network; ``None`` = ``hidden`` as in the SASRec paper."""
+
+    def attention_width(self) -> int:
+        """The width the attention heads split (``hidden`` unless a model widens its input)."""
+        return self.hidden
 
     @model_validator(mode="after")
-    def _heads_divide(self) -> SASRecConfig:
-        if self.hidden % self.heads:
-            raise ValueError(f"hidden ({self.hidden}) must be divisible by heads ({self.heads})")
+    def _heads_divide(self) -> _EncoderConfig:
+        width = self.attention_width()
+        if width % self.heads:
+            raise ValueError(f"attention width ({width}) must be divisible by heads ({self.heads})")
         return self
 
 
-ModelConfig = Annotated[SASRecConfig, Field(discriminator="name")]
+class SASRecConfig(_EncoderConfig):
+    """SASRec (Kang & McAuley, ICDM 2018): causal self-attention over the item sequence."""
+
+    name: Literal["sasrec"] = "sasrec"
+
+
+class BERT4RecConfig(_EncoderConfig):
+    """BERT4Rec (Sun et al., CIKM 2019): bidirectional post-LN Transformer trained with the cloze
+    (masked item) objective; at inference a [MASK] is appended after the history. The paper trains
+    with a softmax over all items: use ``training.loss: ce`` (or ``sampled_softmax``)."""
+
+    name: Literal["bert4rec"] = "bert4rec"
+    hidden: PositiveInt = 64
+    """Embedding and model width d (the paper: 64)."""
+    heads: PositiveInt = 2
+    """Attention heads (the paper: 2)."""
+    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.1
+    """Dropout (the paper: 0.1)."""
+    ff_hidden: PositiveInt | None = None
+    """Inner width of the GELU feed-forward network; ``None`` = ``4 * hidden`` as in the paper."""
+    mask_prob: Annotated[float, Field(gt=0, le=1)] = 0.15
+    """Probability that a position is chosen for the cloze loss (the paper: 0.2 on ML-1M); of the chosen
+    positions 80 % become [MASK], 10 % a random item and 10 % stay unchanged. At least one position per
+    sequence is always chosen."""
+
+
+ModelConfig = Annotated[
+    SASRecConfig | BERT4RecConfig,
+    Field(discriminator="name"),
+]
 
 
 class TrainingConfig(_Strict):
@@ -126,6 +162,8 @@ class TrainingConfig(_Strict):
     """Stop after this many validations without improvement of ``early_stopping_metric``."""
     early_stopping_metric: str = "NDCG@10"
     """Validation metric (full-ranking protocol) used for early stopping and best-checkpoint choice."""
+    lr_step_epochs: PositiveInt | None = None
+    """Step schedule: multiply the learning rate by 0.1 every this many epochs (``None``: constant)."""
 
 
 class EvaluationConfig(_Strict):

@@ -1,14 +1,19 @@
 """Training objectives live on the data side: each turns user rows into a ``TrainBatch``.
 
 An objective decides which positions carry a loss and what their targets are; the model only encodes
-and scores. ``CausalNextItem`` is SASRec's objective: at every position t of the (left-padded) training
-window, predict item t+1, so one sequence gives up to ``max_len`` training positions in one pass.
+and scores. Everything here is vectorised NumPy over the whole batch (no loop per sample).
+
+* ``CausalNextItem`` (SASRec): at every position t of the (left-padded)
+  training window, predict item t+1, so one sequence gives up to ``max_len`` training positions in one
+  pass.
+* ``MaskedItem`` (BERT4Rec): the cloze objective, predict the items at randomly chosen positions.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -68,6 +73,25 @@ class Objective(ABC):
         neg = neg.reshape(b, length, self.num_negatives) * (targets[:, :, None] > 0)  # [B, L, K]
         return torch.from_numpy(neg)
 
+    def _finish(
+        self,
+        rows: np.ndarray,
+        rng: np.random.Generator,
+        *,
+        items: np.ndarray,
+        users: np.ndarray,
+        timestamps: np.ndarray,
+        targets: np.ndarray,
+    ) -> TrainBatch:
+        """Negatives for every target, then the batch."""
+        return TrainBatch(
+            items=torch.from_numpy(items),
+            users=torch.from_numpy(users),
+            timestamps=torch.from_numpy(timestamps),
+            targets=torch.from_numpy(targets),
+            negatives=self._negatives(rows, targets, rng),
+        )
+
 
 class CausalNextItem(Objective):
     """Next item at every position (SASRec): inputs s_1..s_{n-1}, targets s_2..s_n."""
@@ -82,13 +106,47 @@ class CausalNextItem(Objective):
         ts = windows(self.sequences.timestamps, starts, ends, width + 1)  # [B, L+1]
         inputs, targets = seq[:, :-1], seq[:, 1:]  # [B, L] each
         targets = np.where(inputs > 0, targets, 0)
-        return TrainBatch(
-            items=torch.from_numpy(inputs),
-            users=torch.from_numpy(rows + 1),
-            timestamps=torch.from_numpy(ts[:, :-1]),
-            targets=torch.from_numpy(targets),
-            negatives=self._negatives(rows, targets, rng),
-        )
+        return self._finish(rows, rng, items=inputs, users=rows + 1, timestamps=ts[:, :-1], targets=targets)
 
 
-OBJECTIVES: dict[str, type[Objective]] = {CausalNextItem.name: CausalNextItem}
+class MaskedItem(Objective):
+    """The cloze objective of BERT4Rec (Sun et al., CIKM 2019) over the last ``max_len`` training items.
+
+    Each real position is chosen with probability ``mask_prob`` (rows where none is chosen get one
+    uniformly random real position). A chosen position's input becomes the mask token
+    (``num_items + 1``) with probability 0.8, a uniform random item with 0.1, and stays as it is with
+    0.1; its target is the original item. Unchosen positions carry no loss (target 0).
+    """
+
+    name = "masked"
+
+    def __init__(
+        self, sequences: Sequences, train_end: np.ndarray, *, mask_prob: float = 0.15, **options: Any
+    ) -> None:
+        super().__init__(sequences, train_end, **options)
+        if not 0 < mask_prob <= 1:
+            raise ValueError(f"mask_prob must lie in (0, 1], got {mask_prob}")
+        self.mask_prob = mask_prob
+        self.mask_token = self.num_items + 1
+
+    def make_batch(self, rows: np.ndarray, rng: np.random.Generator) -> TrainBatch:
+        starts = self.sequences.offsets[rows]
+        ends = starts + self.train_end[rows]
+        width = batch_width(starts, ends, self.max_len)
+        seq = windows(self.sequences.items, starts, ends, width)  # [B, L]
+        ts = windows(self.sequences.timestamps, starts, ends, width)  # [B, L]
+        valid = seq > 0  # [B, L]
+        chosen = (rng.random(seq.shape) < self.mask_prob) & valid  # [B, L]
+        lengths = valid.sum(1)  # [B]
+        fallback = width - 1 - (rng.random(len(rows)) * lengths).astype(np.int64)  # a real position
+        empty = np.flatnonzero(~chosen.any(1) & (lengths > 0))
+        chosen[empty, fallback[empty]] = True
+        action = rng.random(seq.shape)  # [B, L]
+        inputs = np.where(chosen & (action < 0.8), self.mask_token, seq)
+        replace = chosen & (action >= 0.8) & (action < 0.9)
+        inputs = np.where(replace, rng.integers(1, self.num_items + 1, size=seq.shape), inputs)
+        targets = np.where(chosen, seq, 0)
+        return self._finish(rows, rng, items=inputs, users=rows + 1, timestamps=ts, targets=targets)
+
+
+OBJECTIVES: dict[str, type[Objective]] = {CausalNextItem.name: CausalNextItem, MaskedItem.name: MaskedItem}

@@ -1,13 +1,18 @@
-"""Model registry: a config's ``name`` selects the builder that maps config fields to module arguments."""
+"""Model registry: a config's ``name`` selects the builder that maps config fields to module arguments,
+the training objective (data side) and the objective's options taken from the model config."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from seqrec.config import SASRecConfig
+from seqrec.config import BERT4RecConfig, SASRecConfig
 from seqrec.models.base import SequenceModel
+from seqrec.models.bert4rec import BERT4Rec
 from seqrec.models.sasrec import SASRec
+
+if TYPE_CHECKING:
+    from seqrec.data.dataset import SequenceDataset
 
 
 def _build_sasrec(cfg: SASRecConfig, num_items: int, num_users: int) -> SequenceModel:
@@ -22,10 +27,38 @@ def _build_sasrec(cfg: SASRecConfig, num_items: int, num_users: int) -> Sequence
     )
 
 
-BUILDERS: dict[str, Callable[[Any, int, int], SequenceModel]] = {"sasrec": _build_sasrec}
+def _build_bert4rec(cfg: BERT4RecConfig, num_items: int, num_users: int) -> SequenceModel:
+    return BERT4Rec(
+        num_items,
+        max_len=cfg.max_len,
+        hidden=cfg.hidden,
+        blocks=cfg.blocks,
+        heads=cfg.heads,
+        dropout=cfg.dropout,
+        ff_hidden=cfg.ff_hidden,
+    )
 
-OBJECTIVE_OF: dict[str, str] = {"sasrec": "causal"}
+
+BUILDERS: dict[str, Callable[[Any, int, int], SequenceModel]] = {
+    "sasrec": _build_sasrec,
+    "bert4rec": _build_bert4rec,
+}
+
+OBJECTIVE_OF: dict[str, str] = {
+    "sasrec": "causal",
+    "bert4rec": "masked",
+}
 """The training objective each model is trained with (data side, ``seqrec.data.objectives``)."""
+
+
+def _bert4rec_objective(cfg: BERT4RecConfig, data: SequenceDataset) -> dict[str, Any]:
+    return {"mask_prob": cfg.mask_prob}
+
+
+OBJECTIVE_OPTIONS: dict[str, Callable[[Any, SequenceDataset], dict[str, Any]]] = {
+    "bert4rec": _bert4rec_objective,
+}
+"""Keyword options of a model's objective, from its config and the dataset (none when absent)."""
 
 
 def build_model(cfg: Any, num_items: int, num_users: int) -> SequenceModel:
@@ -36,4 +69,19 @@ def build_model(cfg: Any, num_items: int, num_users: int) -> SequenceModel:
     return builder(cfg, num_items, num_users)
 
 
-__all__ = ["BUILDERS", "OBJECTIVE_OF", "SASRec", "SequenceModel", "build_model"]
+def objective_options(cfg: Any, data: SequenceDataset) -> dict[str, Any]:
+    """The objective options of ``cfg``'s model for ``data`` (an empty dict for plain objectives)."""
+    options = OBJECTIVE_OPTIONS.get(cfg.name)
+    return options(cfg, data) if options is not None else {}
+
+
+__all__ = [
+    "BUILDERS",
+    "OBJECTIVE_OF",
+    "OBJECTIVE_OPTIONS",
+    "BERT4Rec",
+    "SASRec",
+    "SequenceModel",
+    "build_model",
+    "objective_options",
+]

@@ -21,6 +21,8 @@ class SequenceModel(nn.Module, ABC):
     """encode / training_loss / score_candidates / score_all."""
 
     num_items: int
+    causal: bool = True
+    """Whether the state at position t depends only on the inputs up to t (False: bidirectional)."""
 
     @abstractmethod
     def encode(self, batch: SequenceBatch) -> Tensor:

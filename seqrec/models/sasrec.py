@@ -21,12 +21,9 @@ from torch import Tensor, nn
 
 from seqrec.data.batch import SequenceBatch
 from seqrec.models.base import SequenceModel
-from seqrec.nn.attention import SASRecEncoder
+from seqrec.nn.attention import SASRecEncoder, positions_from_end
 
-
-def positions_from_end(valid: Tensor) -> Tensor:
-    """``[B, L]`` position ids: the last real item is 1, the one before 2, ...; padding is 0."""
-    return valid.flip(1).long().cumsum(1).flip(1) * valid.long()
+__all__ = ["SASRec", "positions_from_end"]
 
 
 class SASRec(SequenceModel):

@@ -19,6 +19,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 
+def positions_from_end(valid: Tensor) -> Tensor:
+    """``[B, L]`` position ids: the last real item is 1, the one before 2, ...; padding is 0."""
+    return valid.flip(1).long().cumsum(1).flip(1) * valid.long()
+
+
 def attention_mask(valid: Tensor, causal: bool) -> Tensor:
     """Boolean ``[B, 1, L, L]`` mask, True where query i may attend to key j.
 

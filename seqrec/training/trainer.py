@@ -1,10 +1,11 @@
 """The training loop: read in one sitting.
 
-Each epoch draws batches from the objective (data side), computes the configured loss, steps Adam
-(with optional gradient clipping), and every ``eval_every`` epochs validates with full ranking. The
-best validation state is kept (in memory and, with a run directory, as ``model.safetensors``); training
-stops after ``patience`` validations without improvement. Progress goes to tqdm, TensorBoard scalars,
-a JSON-lines log and a PNG of the curves.
+Each epoch draws batches from the objective (data side, chosen and configured by the model's registry
+entry), computes the configured loss, steps Adam (with optional gradient clipping; with
+``lr_step_epochs`` the learning rate is multiplied by 0.1 every that many epochs), and every
+``eval_every`` epochs validates with full ranking. The best validation state is kept (in memory and,
+with a run directory, as ``model.safetensors``); training stops after ``patience`` validations without
+improvement. Progress goes to tqdm, TensorBoard scalars, a JSON-lines log and a PNG of the curves.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from seqrec.data.negatives import NegativeSampler
 from seqrec.data.objectives import OBJECTIVES, Objective
 from seqrec.evaluation.evaluator import evaluate
 from seqrec.io import atomic_write
-from seqrec.models import OBJECTIVE_OF
+from seqrec.models import OBJECTIVE_OF, objective_options
 from seqrec.models.base import SequenceModel
 from seqrec.nn.losses import SequenceLoss, make_loss
 from seqrec.runtime import RuntimeOptions
@@ -60,6 +61,7 @@ def build_objective(model_name: str, data: SequenceDataset, cfg: RunConfig, loss
         num_items=data.num_items,
         sampler=sampler,
         num_negatives=cfg.training.num_negatives,
+        **objective_options(cfg.model, data),
     )
 
 
@@ -85,6 +87,11 @@ class Trainer:
         self.objective = build_objective(config.model.name, data, config, self.loss)
         self.optimizer = torch.optim.Adam(
             model.parameters(), lr=tc.lr, betas=tc.betas, weight_decay=tc.weight_decay
+        )
+        self.scheduler = (
+            torch.optim.lr_scheduler.StepLR(self.optimizer, step_size=tc.lr_step_epochs, gamma=0.1)
+            if tc.lr_step_epochs is not None
+            else None
         )
         self.rng = np.random.default_rng(runtime.seed)
 
@@ -114,7 +121,15 @@ class Trainer:
             total += value
             batches += 1
             bar.set_postfix(loss=f"{total / batches:.4f}")
-        return {"epoch": epoch, "loss": total / max(batches, 1), "seconds": time.perf_counter() - start}
+        lr = self.optimizer.param_groups[0]["lr"]
+        if self.scheduler is not None:
+            self.scheduler.step()
+        return {
+            "epoch": epoch,
+            "loss": total / max(batches, 1),
+            "lr": lr,
+            "seconds": time.perf_counter() - start,
+        }
 
     def validate(self) -> dict[str, Any]:
         return evaluate(

@@ -11,7 +11,6 @@ from seqrec.models import BUILDERS, OBJECTIVE_OF, build_model
 from seqrec.nn.losses import make_loss
 
 NUM_ITEMS = 30
-CAUSAL = {name for name, objective in OBJECTIVE_OF.items() if objective == "causal"}
 
 
 def _model(name: str):
@@ -21,6 +20,14 @@ def _model(name: str):
     torch.manual_seed(0)
     model = build_model(cfg.model, NUM_ITEMS, num_users=5)
     return model.eval()
+
+
+CAUSAL = {name for name in BUILDERS if _model(name).causal}
+
+
+def test_registry_is_consistent() -> None:
+    assert set(OBJECTIVE_OF) == set(BUILDERS)
+    assert set(BUILDERS) - {"bert4rec"} == CAUSAL
 
 
 def _batch(items: list[list[int]]) -> SequenceBatch:
@@ -62,7 +69,19 @@ def test_scores_agree(name: str) -> None:
         full = model.score_all(batch)
         cand = torch.tensor([[5, 9, 1], [2, 3, 30]])
         assert torch.allclose(model.score_candidates(batch, cand), full.gather(1, cand), atol=1e-5)
+    assert full.shape == (2, NUM_ITEMS + 1)  # items 0..N only: no extra (e.g. mask) token is scored
     assert torch.isinf(full[:, 0]).all()
+    assert torch.isfinite(full[:, 1:]).all()
+
+
+@pytest.mark.parametrize("name", sorted(BUILDERS))
+def test_unknown_user_is_served(name: str) -> None:
+    """User 0 (absent from training) gets finite scores from the history alone."""
+    model = _model(name)
+    batch = _batch([[0, 1, 2, 3]])
+    unknown = SequenceBatch(batch.items, torch.zeros(1, dtype=torch.long), batch.timestamps)
+    with torch.no_grad():
+        assert torch.isfinite(model.score_all(unknown)[:, 1:]).all()
 
 
 @pytest.mark.parametrize("name", sorted(BUILDERS))

@@ -1,0 +1,76 @@
+"""BERT4Rec: Sequential Recommendation with Bidirectional Encoder Representations from Transformer
+(Sun et al., CIKM 2019).
+
+Ids: items 1..N, padding 0, the mask token N + 1 (an input only: never scored or recommended).
+For a left-padded input s_1..s_L in which the objective (``seqrec.data.objectives.MaskedItem``) has
+replaced some items by [MASK]:
+
+    H^0  = Dropout(LN(E[s_t] + P[pos_t])) * m    pos_t counts from the end (padding 0); LN + dropout on
+                                                 the embeddings as in the authors' BERT code
+    H^l  = Trm(H^{l-1})                          post-LN bidirectional layers (``seqrec.nn.bert``)
+    P(v | t) = softmax(GELU(H^L_t W_P + b_P) E^T + b_O)      E shared with the input, b_O an item bias
+
+The output bias enters through the model contract's dot product: ``encode`` returns
+``[GELU(H W_P + b_P); 1]`` and ``item_table`` returns ``[E; b_O]`` (rows 0..N), so every loss and
+scorer computes ``h E^T + b_O`` unchanged. Inference appends [MASK] after the history (dropping the
+oldest item when the history already fills ``max_len``) and scores the mask position.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from seqrec.data.batch import SequenceBatch
+from seqrec.models.base import SequenceModel
+from seqrec.nn.attention import positions_from_end
+from seqrec.nn.bert import BertEncoder
+from seqrec.nn.init import bert_init
+
+
+class BERT4Rec(SequenceModel):
+    causal = False
+
+    def __init__(
+        self,
+        num_items: int,
+        *,
+        max_len: int,
+        hidden: int,
+        blocks: int,
+        heads: int,
+        dropout: float,
+        ff_hidden: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.num_items = num_items
+        self.mask_token = num_items + 1
+        self.max_len = max_len
+        self.item_emb = nn.Embedding(num_items + 2, hidden, padding_idx=0)
+        self.pos_emb = nn.Embedding(max_len + 1, hidden, padding_idx=0)
+        self.emb_norm = nn.LayerNorm(hidden, eps=1e-12)
+        self.emb_dropout = nn.Dropout(dropout)
+        self.encoder = BertEncoder(hidden, blocks, heads, dropout, ff_hidden or 4 * hidden)
+        self.head = nn.Linear(hidden, hidden)  # W_P, b_P
+        self.output_bias = nn.Parameter(torch.zeros(num_items + 1))  # b_O
+        bert_init(self)
+
+    def encode(self, batch: SequenceBatch) -> Tensor:
+        items = batch.items[:, -self.max_len :]  # [B, L]
+        valid = items > 0  # [B, L]
+        x = self.item_emb(items) + self.pos_emb(positions_from_end(valid))  # [B, L, D]
+        x = self.emb_dropout(self.emb_norm(x)) * valid.unsqueeze(-1)  # [B, L, D]
+        h = F.gelu(self.head(self.encoder(x, valid)))  # [B, L, D]
+        return torch.cat([h, h.new_ones(*h.shape[:-1], 1)], dim=-1)  # [B, L, D + 1]
+
+    def item_table(self) -> Tensor:
+        items = self.item_emb.weight[: self.num_items + 1]  # [N + 1, D] (no mask token)
+        return torch.cat([items, self.output_bias.unsqueeze(1)], dim=1)  # [N + 1, D + 1]
+
+    def user_state(self, batch: SequenceBatch) -> Tensor:
+        """Append [MASK] after each history and read the state there: ``[B, D + 1]``."""
+        mask = torch.full_like(batch.items[:, :1], self.mask_token)  # [B, 1]
+        items = torch.cat([batch.items, mask], dim=1)  # [B, L + 1]
+        timestamps = torch.cat([batch.timestamps, batch.timestamps[:, -1:]], dim=1)  # [B, L + 1]
+        return self.encode(SequenceBatch(items, batch.users, timestamps))[:, -1, :]

@@ -1,0 +1,81 @@
+"""BERT4Rec: the cloze objective's rates, [MASK] appended at inference, the step LR schedule."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from seqrec import SeqRec
+from seqrec.data.batch import SequenceBatch
+from seqrec.data.objectives import MaskedItem
+from seqrec.models import BERT4Rec
+from tests.models.helpers import uniform_sequences
+
+NUM_ITEMS = 1000
+
+
+def test_masking_rates_and_80_10_10_split() -> None:
+    seqs, train_end = uniform_sequences(users=400, length=50, num_items=NUM_ITEMS)
+    objective = MaskedItem(seqs, train_end, max_len=50, num_items=NUM_ITEMS, mask_prob=0.15)
+    rng = np.random.default_rng(0)
+    rows = np.arange(400)
+    original = seqs.items.reshape(400, 50)
+    chosen_n = masked_n = random_n = kept_n = 0
+    for _ in range(5):  # 100,000 positions, about 15,000 chosen
+        batch = objective.make_batch(rows, rng)
+        inputs, targets = batch.items.numpy(), batch.targets.numpy()
+        chosen = targets > 0
+        # loss only on chosen positions, whose target is the original item; the rest is untouched
+        assert (targets[chosen] == original[chosen]).all()
+        assert (inputs[~chosen] == original[~chosen]).all()
+        chosen_n += chosen.sum()
+        masked_n += (inputs[chosen] == NUM_ITEMS + 1).sum()
+        random_n += ((inputs[chosen] != NUM_ITEMS + 1) & (inputs[chosen] != original[chosen])).sum()
+        kept_n += (inputs[chosen] == original[chosen]).sum()
+    assert chosen_n / 100_000 == pytest.approx(0.15, abs=0.006)
+    assert masked_n / chosen_n == pytest.approx(0.8, abs=0.015)
+    assert random_n / chosen_n == pytest.approx(0.1, abs=0.012)
+    assert kept_n / chosen_n == pytest.approx(0.1, abs=0.012)  # includes random draws of the same item
+
+
+def test_every_sequence_gets_at_least_one_masked_position() -> None:
+    seqs, train_end = uniform_sequences(users=300, length=3, num_items=NUM_ITEMS)
+    objective = MaskedItem(seqs, train_end, max_len=10, num_items=NUM_ITEMS, mask_prob=0.01)
+    batch = objective.make_batch(np.arange(300), np.random.default_rng(1))
+    per_row = (batch.targets > 0).sum(1)
+    assert (per_row >= 1).all()
+    # with p = 0.01 almost every row relies on the fallback, which picks each position about equally
+    counts = (batch.targets > 0).sum(0).numpy()
+    assert counts.min() > 60
+
+
+def _model() -> BERT4Rec:
+    torch.manual_seed(0)
+    return BERT4Rec(20, max_len=5, hidden=8, blocks=1, heads=2, dropout=0.0).eval()
+
+
+def test_inference_appends_mask_and_keeps_max_len() -> None:
+    model = _model()
+    items = torch.tensor([[0, 3, 4, 5], [6, 7, 8, 9]])
+    batch = SequenceBatch(items, torch.tensor([1, 2]), torch.zeros_like(items))
+    with torch.no_grad():
+        state = model.user_state(batch)
+        mask = torch.full((2, 1), 21)
+        appended = SequenceBatch(torch.cat([items, mask], 1), batch.users, torch.zeros(2, 5).long())
+        assert torch.allclose(state, model.encode(appended)[:, -1], atol=1e-6)
+        # a history that already fills max_len (5) loses its oldest item to the mask
+        full = SequenceBatch(torch.tensor([[1, 6, 7, 8, 9]]), torch.tensor([1]), torch.zeros(1, 5).long())
+        assert torch.allclose(model.user_state(full), state[1:], atol=1e-6)
+    assert model.item_table().shape == (21, 9)  # items 0..20 (no mask row) + the output bias column
+
+
+def test_step_lr_schedule(dataset, one_thread) -> None:
+    model = SeqRec(
+        model={"name": "bert4rec", "max_len": 10, "hidden": 8},
+        training={"epochs": 3, "eval_every": 10, "lr": 0.01, "lr_step_epochs": 1, "loss": "ce"},
+        runtime=one_thread,
+    ).fit(dataset)
+    assert model.fit_result is not None
+    lrs = [row["lr"] for row in model.fit_result.history]
+    assert lrs == pytest.approx([0.01, 0.001, 0.0001])
