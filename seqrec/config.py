@@ -128,8 +128,37 @@ class BERT4RecConfig(_EncoderConfig):
     sequence is always chosen."""
 
 
+class SSEPTConfig(_EncoderConfig):
+    """SSE-PT (Wu et al., RecSys 2020): SASRec with a user embedding concatenated to every position's
+    item embedding (input and prediction), regularised by Stochastic Shared Embeddings; SSE-PT++ adds
+    random windows of long histories during training.
+
+    The authors' code (wuliwei9278/SSE-PT @bc1aae4, ``sampler.py`` lines 33-35 and 44-45) *keeps* an id
+    when ``random.random() <= threshold`` and replaces it otherwise, so ``threshold_*`` are keep
+    probabilities and the probabilities below are ``1 - threshold``: the README's ML-1M run
+    ``--threshold_user 0.08 --threshold_item 0.9`` is ``sse_user_prob: 0.92``, ``sse_item_prob: 0.1``
+    (the seed's "0.92 for users" is a replacement probability, its "0.9 for items" a keep probability).
+    """
+
+    name: Literal["ssept"] = "ssept"
+    user_hidden: PositiveInt = 50
+    """Width of the user embedding; the attention width is ``hidden + user_hidden``."""
+    sse_user_prob: Annotated[float, Field(ge=0, le=1)] = 0.92
+    """SSE on the user: probability that a training sequence's user id is replaced by a uniformly random
+    user (= 1 - the authors' ``threshold_user``; their ML-1M run: 1 - 0.08 = 0.92)."""
+    sse_item_prob: Annotated[float, Field(ge=0, le=1)] = 0.1
+    """SSE on items: probability that a training position's input item and its target are replaced by
+    uniformly random items (= 1 - the authors' ``threshold_item``; their ML-1M run: 1 - 0.9 = 0.1)."""
+    window_prob: Annotated[float, Field(ge=0, le=1)] = 0.0
+    """SSE-PT++: probability that a training history longer than ``max_len`` is cut at a uniformly random
+    end instead of its last item (0 = SSE-PT)."""
+
+    def attention_width(self) -> int:
+        return self.hidden + self.user_hidden
+
+
 ModelConfig = Annotated[
-    SASRecConfig | BERT4RecConfig,
+    SASRecConfig | BERT4RecConfig | SSEPTConfig,
     Field(discriminator="name"),
 ]
 

@@ -3,9 +3,9 @@
 An objective decides which positions carry a loss and what their targets are; the model only encodes
 and scores. Everything here is vectorised NumPy over the whole batch (no loop per sample).
 
-* ``CausalNextItem`` (SASRec): at every position t of the (left-padded)
+* ``CausalNextItem`` (SASRec, SSE-PT, TiSASRec): at every position t of the (left-padded)
   training window, predict item t+1, so one sequence gives up to ``max_len`` training positions in one
-  pass.
+  pass. Options: Stochastic Shared Embeddings on items and users and random windows (SSE-PT / SSE-PT++).
 * ``MaskedItem`` (BERT4Rec): the cloze objective, predict the items at randomly chosen positions.
 """
 
@@ -94,19 +94,68 @@ class Objective(ABC):
 
 
 class CausalNextItem(Objective):
-    """Next item at every position (SASRec): inputs s_1..s_{n-1}, targets s_2..s_n."""
+    """Next item at every position (SASRec): inputs s_1..s_{n-1}, targets s_2..s_n.
+
+    Options (all off by default, SSE-PT's regularisers when on):
+
+    * ``sse_item_prob`` (SSE on items): each real input position is hit with this probability; its
+      input item and its target are replaced by independent uniform random items. The new input is
+      also the target of the position before, so the window stays one shifted sequence. This is the
+      authors' sampler (wuliwei9278/SSE-PT ``sampler.py`` lines 33-35, keep probability
+      ``threshold_item`` = 1 - ``sse_item_prob``).
+    * ``sse_user_prob`` (SSE on users): the batch's user id is replaced by a uniform random user
+      (``sampler.py`` lines 44-45, ``threshold_user`` = 1 - ``sse_user_prob``).
+    * ``window_prob`` (SSE-PT++): a history longer than the window (``max_len + 1`` items with the last
+      target) ends at a uniformly random position instead of its last training item.
+    Negatives are drawn against the real user's items either way.
+    """
 
     name = "causal"
 
+    def __init__(
+        self,
+        sequences: Sequences,
+        train_end: np.ndarray,
+        *,
+        sse_item_prob: float = 0.0,
+        sse_user_prob: float = 0.0,
+        window_prob: float = 0.0,
+        **options: Any,
+    ) -> None:
+        super().__init__(sequences, train_end, **options)
+        self.sse_item_prob = sse_item_prob
+        self.sse_user_prob = sse_user_prob
+        self.window_prob = window_prob
+
+    def _window_ends(self, rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Absolute end of each row's training window (SSE-PT++: random for long histories)."""
+        starts = self.sequences.offsets[rows]
+        length = self.train_end[rows]
+        if self.window_prob <= 0:
+            return starts + length
+        full = self.max_len + 1
+        pick = (length > full) & (rng.random(len(rows)) < self.window_prob)
+        random_end = full + (rng.random(len(rows)) * (length - full + 1)).astype(np.int64)
+        return starts + np.where(pick, random_end, length)
+
     def make_batch(self, rows: np.ndarray, rng: np.random.Generator) -> TrainBatch:
         starts = self.sequences.offsets[rows]
-        ends = starts + self.train_end[rows]
+        ends = self._window_ends(rows, rng)
         width = batch_width(starts, ends - 1, self.max_len)
         seq = windows(self.sequences.items, starts, ends, width + 1)  # [B, L+1]
         ts = windows(self.sequences.timestamps, starts, ends, width + 1)  # [B, L+1]
         inputs, targets = seq[:, :-1], seq[:, 1:]  # [B, L] each
+        if self.sse_item_prob > 0:
+            hit = (rng.random(inputs.shape) < self.sse_item_prob) & (inputs > 0)  # [B, L]
+            inputs = np.where(hit, rng.integers(1, self.num_items + 1, size=inputs.shape), inputs)
+            targets = np.concatenate([inputs[:, 1:], seq[:, -1:]], axis=1)  # [B, L] shifted, after SSE
+            targets = np.where(hit, rng.integers(1, self.num_items + 1, size=inputs.shape), targets)
         targets = np.where(inputs > 0, targets, 0)
-        return self._finish(rows, rng, items=inputs, users=rows + 1, timestamps=ts[:, :-1], targets=targets)
+        users = rows + 1
+        if self.sse_user_prob > 0:
+            hit_user = rng.random(len(rows)) < self.sse_user_prob  # [B]
+            users = np.where(hit_user, rng.integers(1, self.sequences.num_users + 1, size=len(rows)), users)
+        return self._finish(rows, rng, items=inputs, users=users, timestamps=ts[:, :-1], targets=targets)
 
 
 class MaskedItem(Objective):

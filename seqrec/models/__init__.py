@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from seqrec.config import BERT4RecConfig, SASRecConfig
+from seqrec.config import BERT4RecConfig, SASRecConfig, SSEPTConfig
 from seqrec.models.base import SequenceModel
 from seqrec.models.bert4rec import BERT4Rec
 from seqrec.models.sasrec import SASRec
+from seqrec.models.ssept import SSEPT
 
 if TYPE_CHECKING:
     from seqrec.data.dataset import SequenceDataset
@@ -39,14 +40,30 @@ def _build_bert4rec(cfg: BERT4RecConfig, num_items: int, num_users: int) -> Sequ
     )
 
 
+def _build_ssept(cfg: SSEPTConfig, num_items: int, num_users: int) -> SequenceModel:
+    return SSEPT(
+        num_items,
+        num_users,
+        max_len=cfg.max_len,
+        hidden=cfg.hidden,
+        user_hidden=cfg.user_hidden,
+        blocks=cfg.blocks,
+        heads=cfg.heads,
+        dropout=cfg.dropout,
+        ff_hidden=cfg.ff_hidden,
+    )
+
+
 BUILDERS: dict[str, Callable[[Any, int, int], SequenceModel]] = {
     "sasrec": _build_sasrec,
     "bert4rec": _build_bert4rec,
+    "ssept": _build_ssept,
 }
 
 OBJECTIVE_OF: dict[str, str] = {
     "sasrec": "causal",
     "bert4rec": "masked",
+    "ssept": "causal",
 }
 """The training objective each model is trained with (data side, ``seqrec.data.objectives``)."""
 
@@ -55,8 +72,17 @@ def _bert4rec_objective(cfg: BERT4RecConfig, data: SequenceDataset) -> dict[str,
     return {"mask_prob": cfg.mask_prob}
 
 
+def _ssept_objective(cfg: SSEPTConfig, data: SequenceDataset) -> dict[str, Any]:
+    return {
+        "sse_item_prob": cfg.sse_item_prob,
+        "sse_user_prob": cfg.sse_user_prob,
+        "window_prob": cfg.window_prob,
+    }
+
+
 OBJECTIVE_OPTIONS: dict[str, Callable[[Any, SequenceDataset], dict[str, Any]]] = {
     "bert4rec": _bert4rec_objective,
+    "ssept": _ssept_objective,
 }
 """Keyword options of a model's objective, from its config and the dataset (none when absent)."""
 
@@ -79,6 +105,7 @@ __all__ = [
     "BUILDERS",
     "OBJECTIVE_OF",
     "OBJECTIVE_OPTIONS",
+    "SSEPT",
     "BERT4Rec",
     "SASRec",
     "SequenceModel",
