@@ -157,8 +157,17 @@ class SSEPTConfig(_EncoderConfig):
         return self.hidden + self.user_hidden
 
 
+class TiSASRecConfig(_EncoderConfig):
+    """TiSASRec (Li, Wang & McAuley, WSDM 2020): SASRec whose attention adds personalised time-interval
+    embeddings and absolute position embeddings to keys and values."""
+
+    name: Literal["tisasrec"] = "tisasrec"
+    time_span: PositiveInt = 256
+    """k: personalised intervals are clipped at this value, so the interval tables have k + 1 rows."""
+
+
 ModelConfig = Annotated[
-    SASRecConfig | BERT4RecConfig | SSEPTConfig,
+    SASRecConfig | BERT4RecConfig | SSEPTConfig | TiSASRecConfig,
     Field(discriminator="name"),
 ]
 

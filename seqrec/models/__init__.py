@@ -6,11 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from seqrec.config import BERT4RecConfig, SASRecConfig, SSEPTConfig
+from seqrec.config import BERT4RecConfig, SASRecConfig, SSEPTConfig, TiSASRecConfig
 from seqrec.models.base import SequenceModel
 from seqrec.models.bert4rec import BERT4Rec
 from seqrec.models.sasrec import SASRec
 from seqrec.models.ssept import SSEPT
+from seqrec.models.tisasrec import TiSASRec
 
 if TYPE_CHECKING:
     from seqrec.data.dataset import SequenceDataset
@@ -54,16 +55,31 @@ def _build_ssept(cfg: SSEPTConfig, num_items: int, num_users: int) -> SequenceMo
     )
 
 
+def _build_tisasrec(cfg: TiSASRecConfig, num_items: int, num_users: int) -> SequenceModel:
+    return TiSASRec(
+        num_items,
+        max_len=cfg.max_len,
+        hidden=cfg.hidden,
+        blocks=cfg.blocks,
+        heads=cfg.heads,
+        dropout=cfg.dropout,
+        time_span=cfg.time_span,
+        ff_hidden=cfg.ff_hidden,
+    )
+
+
 BUILDERS: dict[str, Callable[[Any, int, int], SequenceModel]] = {
     "sasrec": _build_sasrec,
     "bert4rec": _build_bert4rec,
     "ssept": _build_ssept,
+    "tisasrec": _build_tisasrec,
 }
 
 OBJECTIVE_OF: dict[str, str] = {
     "sasrec": "causal",
     "bert4rec": "masked",
     "ssept": "causal",
+    "tisasrec": "causal",
 }
 """The training objective each model is trained with (data side, ``seqrec.data.objectives``)."""
 
@@ -109,6 +125,7 @@ __all__ = [
     "BERT4Rec",
     "SASRec",
     "SequenceModel",
+    "TiSASRec",
     "build_model",
     "objective_options",
 ]
