@@ -166,8 +166,54 @@ class TiSASRecConfig(_EncoderConfig):
     """k: personalised intervals are clipped at this value, so the interval tables have k + 1 rows."""
 
 
+class SASFPTConfig(_EncoderConfig):
+    """SAS-FPT ("towards fully personalised attention"): TiSASRec plus an absolute week-of-year embedding
+    and a user embedding, input ``W [item; week; user] + b`` projected back to ``hidden``, and a
+    group-wise loss on user embeddings. The seed's ablations are switches here:
+
+    * TiSASRec+:  ``week_embedding: false, user_embedding: false`` (only the larger ``time_span``)
+    * TiSASRec++: ``user_embedding: false`` (+ absolute time)
+    * full model: the defaults. The cold-start variant is data: ``data.min_*_interactions: 1``.
+    """
+
+    name: Literal["sasfpt"] = "sasfpt"
+    time_span: PositiveInt = 1024
+    """k, the interval clip (TiSASRec+: a larger table than TiSASRec's 256; the seed gives no value, 1024
+    is ours)."""
+    week_embedding: bool = True
+    """Add an embedding of each interaction's week of the year (timestamps in Unix seconds, UTC)."""
+    week_buckets: Annotated[int, Field(ge=1, le=365)] = 52
+    """Buckets of the year: bucket = min(day_of_year // (365 // week_buckets), week_buckets - 1), so 52
+    gives weeks 0..51 with 31 December (and 30 December in leap years) folded into week 51."""
+    user_embedding: bool = True
+    """Add the user's embedding to every position (internal user id; unknown users get a zero row)."""
+    group_loss_weight: Annotated[float, Field(ge=0)] = 0.01
+    """Weight of the group-wise user loss ``sum_neg max(0, cos - margin) + sum_pos (1 - cos)``
+    (0 turns it off; needs ``user_embedding``)."""
+    group_margin: Annotated[float, Field(ge=-1, le=1)] = 0.0
+    """Margin of the negative pairs' hinge (PyTorch's ``CosineEmbeddingLoss`` default, 0)."""
+    group_pairs: PositiveInt = 64
+    """Anchor users drawn from each batch; each gives one positive and one negative pair (pairs without a
+    valid partner are dropped)."""
+    pair_definition: Literal["co_interaction", "demographic"] = "co_interaction"
+    """How pairs are defined. ``co_interaction``: the positive partner is another user who has a random
+    training item x of the anchor, the negative partner a random user who never had x (works on any
+    dataset). ``demographic``: positive = same group of ``pair_attributes`` in the dataset's user
+    metadata (MovieLens users.dat), negative = a different group; users without metadata get no pairs."""
+    pair_attributes: tuple[str, ...] = ("gender", "age")
+    """User metadata columns whose combination defines a demographic group (``demographic`` only)."""
+
+    @model_validator(mode="after")
+    def _group_loss_needs_users(self) -> SASFPTConfig:
+        if self.group_loss_weight > 0 and not self.user_embedding:
+            raise ValueError("group_loss_weight > 0 needs user_embedding: true (set the weight to 0)")
+        if self.pair_definition == "demographic" and not self.pair_attributes:
+            raise ValueError("pair_definition 'demographic' needs at least one pair_attributes column")
+        return self
+
+
 ModelConfig = Annotated[
-    SASRecConfig | BERT4RecConfig | SSEPTConfig | TiSASRecConfig,
+    SASRecConfig | BERT4RecConfig | SSEPTConfig | TiSASRecConfig | SASFPTConfig,
     Field(discriminator="name"),
 ]
 

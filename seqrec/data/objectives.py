@@ -3,25 +3,176 @@
 An objective decides which positions carry a loss and what their targets are; the model only encodes
 and scores. Everything here is vectorised NumPy over the whole batch (no loop per sample).
 
-* ``CausalNextItem`` (SASRec, SSE-PT, TiSASRec): at every position t of the (left-padded)
+* ``CausalNextItem`` (SASRec, SSE-PT, TiSASRec, SAS-FPT): at every position t of the (left-padded)
   training window, predict item t+1, so one sequence gives up to ``max_len`` training positions in one
   pass. Options: Stochastic Shared Embeddings on items and users and random windows (SSE-PT / SSE-PT++).
 * ``MaskedItem`` (BERT4Rec): the cloze objective, predict the items at randomly chosen positions.
+* Any objective can attach user pairs for a group-wise user loss (SAS-FPT): ``UserPairs``.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import polars as pl
 import torch
 
 from seqrec.data.batch import TrainBatch
 from seqrec.data.batching import batch_width, windows
 from seqrec.data.negatives import NegativeSampler
 from seqrec.data.sequences import Sequences
+
+
+@dataclass(frozen=True)
+class PairedTrainBatch(TrainBatch):
+    """A training batch plus user pairs for a group-wise user-embedding loss (SAS-FPT)."""
+
+    user_pairs: torch.Tensor | None = None  # [P, 2] long, internal user ids
+    pair_labels: torch.Tensor | None = None  # [P] float, +1 = positive pair, -1 = negative pair
+
+
+class UserPairs(ABC):
+    """Draws, for anchor user rows, a positive and a negative partner (user rows, vectorised)."""
+
+    max_rounds = 20
+    """Redraw rounds for partners that break the definition; anchors still without one get no pair."""
+
+    @abstractmethod
+    def positives(self, anchors: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """``(anchors, partners)`` for the anchors that have a positive partner."""
+
+    @abstractmethod
+    def negatives(self, anchors: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """``(anchors, partners)`` for the anchors that have a negative partner."""
+
+    def sample(self, rows: np.ndarray, n: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """``n`` anchors drawn from ``rows``: pairs ``[P, 2]`` (internal user ids) and labels ``[P]``."""
+        anchors = rows[rng.integers(0, len(rows), size=n)]
+        pos_a, pos_b = self.positives(anchors, rng)
+        neg_a, neg_b = self.negatives(anchors, rng)
+        pairs = np.stack([np.concatenate([pos_a, neg_a]), np.concatenate([pos_b, neg_b])], axis=1) + 1
+        labels = np.concatenate([np.ones(len(pos_a)), -np.ones(len(neg_a))]).astype(np.float32)
+        return torch.from_numpy(pairs.astype(np.int64)), torch.from_numpy(labels)
+
+
+class DemographicPairs(UserPairs):
+    """Positive: a user of the same group (e.g. same gender and age band); negative: another group.
+
+    ``groups[r]`` is the group code of user row ``r`` (``-1``: unknown, never paired).
+    """
+
+    def __init__(self, groups: np.ndarray) -> None:
+        self.groups = groups.astype(np.int64)
+        known = np.flatnonzero(self.groups >= 0)
+        self.order = known[np.argsort(self.groups[known], kind="stable")]  # rows sorted by group
+        ordered = self.groups[self.order]
+        self.start = np.searchsorted(ordered, self.groups, side="left")  # [U] first slot of the group
+        self.size = np.searchsorted(ordered, self.groups, side="right") - self.start  # [U]
+        self.slot = np.zeros(len(self.groups), dtype=np.int64)  # [U] own slot in ``order``
+        self.slot[self.order] = np.arange(len(self.order))
+
+    @classmethod
+    def from_metadata(cls, user_meta: pl.DataFrame | None, attributes: Sequence[str]) -> DemographicPairs:
+        """Group codes from user metadata aligned with internal ids (row i = user i + 1)."""
+        if user_meta is None:
+            raise ValueError(
+                "pair_definition 'demographic' needs user metadata (e.g. MovieLens users.dat); this "
+                "dataset has none: use pair_definition 'co_interaction'"
+            )
+        missing = [a for a in attributes if a not in user_meta.columns]
+        if missing:
+            raise ValueError(
+                f"pair_attributes {missing} are not user metadata columns (columns: {user_meta.columns})"
+            )
+        cols = [pl.col(a) for a in attributes]
+        key = pl.concat_str([c.cast(pl.String) for c in cols], separator="\x1f")
+        codes = user_meta.select(
+            pl.when(pl.any_horizontal([c.is_null() for c in cols])).then(None).otherwise(key).alias("k")
+        )["k"]
+        groups = codes.rank("dense").fill_null(0).to_numpy().astype(np.int64) - 1
+        return cls(groups)
+
+    def positives(self, anchors: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        a = anchors[(self.groups[anchors] >= 0) & (self.size[anchors] >= 2)]
+        j = (rng.random(len(a)) * (self.size[a] - 1)).astype(np.int64)  # [0, size - 2]
+        j += j >= self.slot[a] - self.start[a]  # skip the anchor itself
+        return a, self.order[self.start[a] + j]
+
+    def negatives(self, anchors: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        a = anchors[self.groups[anchors] >= 0]
+        if not len(self.order):
+            return a[:0], a[:0]
+        b = self.order[rng.integers(0, len(self.order), size=len(a))]
+        bad = np.flatnonzero(self.groups[b] == self.groups[a])
+        for _ in range(self.max_rounds):
+            if not len(bad):
+                break
+            b[bad] = self.order[rng.integers(0, len(self.order), size=len(bad))]
+            bad = bad[self.groups[b[bad]] == self.groups[a[bad]]]
+        ok = self.groups[b] != self.groups[a]
+        return a[ok], b[ok]
+
+
+class CoInteractionPairs(UserPairs):
+    """Relative to a random training item x of the anchor: positive = another user who had x,
+    negative = a user who never had x (training prefixes only)."""
+
+    def __init__(self, sequences: Sequences, train_end: np.ndarray, num_items: int) -> None:
+        rows = sequences.row_ids()
+        position = np.arange(len(sequences.items), dtype=np.int64) - sequences.offsets[rows]
+        keep = position < train_end[rows]
+        items, rows = sequences.items[keep], rows[keep]
+        order = np.lexsort((rows, items))  # by item, then user row
+        self.holders = rows[order]  # [nnz] user rows, grouped by item
+        self.item_start = np.searchsorted(items[order], np.arange(num_items + 2))  # [N + 2]
+        self.sequences = sequences
+        self.train_end = train_end
+        self.num_items = num_items
+        self.num_users = sequences.num_users
+        self._keys = np.unique(rows * (num_items + 1) + items)
+
+    def _had(self, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
+        keys = rows * (self.num_items + 1) + items
+        pos = np.minimum(np.searchsorted(self._keys, keys), len(self._keys) - 1)
+        return self._keys[pos] == keys
+
+    def _anchor_items(self, anchors: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        a = anchors[self.train_end[anchors] >= 1]
+        pick = (rng.random(len(a)) * self.train_end[a]).astype(np.int64)
+        return a, self.sequences.items[self.sequences.offsets[a] + pick]
+
+    def positives(self, anchors: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        a, x = self._anchor_items(anchors, rng)
+        start, count = self.item_start[x], self.item_start[x + 1] - self.item_start[x]
+
+        def draw(idx: np.ndarray) -> np.ndarray:
+            return self.holders[start[idx] + (rng.random(len(idx)) * count[idx]).astype(np.int64)]
+
+        b = draw(np.arange(len(a)))
+        bad = np.flatnonzero(b == a)
+        for _ in range(self.max_rounds):
+            if not len(bad):
+                break
+            b[bad] = draw(bad)
+            bad = bad[b[bad] == a[bad]]
+        ok = b != a
+        return a[ok], b[ok]
+
+    def negatives(self, anchors: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        a, x = self._anchor_items(anchors, rng)
+        b = rng.integers(0, self.num_users, size=len(a))
+        bad = np.flatnonzero(self._had(b, x))
+        for _ in range(self.max_rounds):
+            if not len(bad):
+                break
+            b[bad] = rng.integers(0, self.num_users, size=len(bad))
+            bad = bad[self._had(b[bad], x[bad])]
+        ok = ~self._had(b, x)
+        return a[ok], b[ok]
 
 
 class Objective(ABC):
@@ -38,13 +189,18 @@ class Objective(ABC):
         num_items: int,
         sampler: NegativeSampler | None = None,
         num_negatives: int = 0,
+        user_pairs: UserPairs | None = None,
+        num_pairs: int = 0,
     ) -> None:
+        """``user_pairs`` / ``num_pairs``: attach ``num_pairs`` anchors' user pairs to every batch."""
         self.sequences = sequences
         self.train_end = train_end
         self.max_len = max_len
         self.num_items = num_items
         self.sampler = sampler
         self.num_negatives = num_negatives if sampler is not None else 0
+        self.user_pairs = user_pairs if num_pairs > 0 else None
+        self.num_pairs = num_pairs
 
     @abstractmethod
     def make_batch(self, rows: np.ndarray, rng: np.random.Generator) -> TrainBatch:
@@ -83,14 +239,18 @@ class Objective(ABC):
         timestamps: np.ndarray,
         targets: np.ndarray,
     ) -> TrainBatch:
-        """Negatives for every target, then the batch."""
-        return TrainBatch(
+        """Negatives for every target, then the batch (with user pairs when configured)."""
+        batch = TrainBatch(
             items=torch.from_numpy(items),
             users=torch.from_numpy(users),
             timestamps=torch.from_numpy(timestamps),
             targets=torch.from_numpy(targets),
             negatives=self._negatives(rows, targets, rng),
         )
+        if self.user_pairs is None:
+            return batch
+        pairs, labels = self.user_pairs.sample(rows, self.num_pairs, rng)
+        return PairedTrainBatch(**vars(batch), user_pairs=pairs, pair_labels=labels)
 
 
 class CausalNextItem(Objective):

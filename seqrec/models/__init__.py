@@ -6,9 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from seqrec.config import BERT4RecConfig, SASRecConfig, SSEPTConfig, TiSASRecConfig
+from seqrec.config import BERT4RecConfig, SASFPTConfig, SASRecConfig, SSEPTConfig, TiSASRecConfig
+from seqrec.data.objectives import CoInteractionPairs, DemographicPairs, UserPairs
 from seqrec.models.base import SequenceModel
 from seqrec.models.bert4rec import BERT4Rec
+from seqrec.models.sasfpt import SASFPT
 from seqrec.models.sasrec import SASRec
 from seqrec.models.ssept import SSEPT
 from seqrec.models.tisasrec import TiSASRec
@@ -68,11 +70,31 @@ def _build_tisasrec(cfg: TiSASRecConfig, num_items: int, num_users: int) -> Sequ
     )
 
 
+def _build_sasfpt(cfg: SASFPTConfig, num_items: int, num_users: int) -> SequenceModel:
+    return SASFPT(
+        num_items,
+        num_users,
+        max_len=cfg.max_len,
+        hidden=cfg.hidden,
+        blocks=cfg.blocks,
+        heads=cfg.heads,
+        dropout=cfg.dropout,
+        time_span=cfg.time_span,
+        week_embedding=cfg.week_embedding,
+        week_buckets=cfg.week_buckets,
+        user_embedding=cfg.user_embedding,
+        group_loss_weight=cfg.group_loss_weight,
+        group_margin=cfg.group_margin,
+        ff_hidden=cfg.ff_hidden,
+    )
+
+
 BUILDERS: dict[str, Callable[[Any, int, int], SequenceModel]] = {
     "sasrec": _build_sasrec,
     "bert4rec": _build_bert4rec,
     "ssept": _build_ssept,
     "tisasrec": _build_tisasrec,
+    "sasfpt": _build_sasfpt,
 }
 
 OBJECTIVE_OF: dict[str, str] = {
@@ -80,6 +102,7 @@ OBJECTIVE_OF: dict[str, str] = {
     "bert4rec": "masked",
     "ssept": "causal",
     "tisasrec": "causal",
+    "sasfpt": "causal",
 }
 """The training objective each model is trained with (data side, ``seqrec.data.objectives``)."""
 
@@ -96,9 +119,21 @@ def _ssept_objective(cfg: SSEPTConfig, data: SequenceDataset) -> dict[str, Any]:
     }
 
 
+def _sasfpt_objective(cfg: SASFPTConfig, data: SequenceDataset) -> dict[str, Any]:
+    if not cfg.user_embedding or cfg.group_loss_weight == 0:
+        return {}
+    pairs: UserPairs
+    if cfg.pair_definition == "demographic":
+        pairs = DemographicPairs.from_metadata(data.user_meta, cfg.pair_attributes)
+    else:
+        pairs = CoInteractionPairs(data.sequences, data.split.train_end, data.num_items)
+    return {"user_pairs": pairs, "num_pairs": cfg.group_pairs}
+
+
 OBJECTIVE_OPTIONS: dict[str, Callable[[Any, SequenceDataset], dict[str, Any]]] = {
     "bert4rec": _bert4rec_objective,
     "ssept": _ssept_objective,
+    "sasfpt": _sasfpt_objective,
 }
 """Keyword options of a model's objective, from its config and the dataset (none when absent)."""
 
@@ -121,6 +156,7 @@ __all__ = [
     "BUILDERS",
     "OBJECTIVE_OF",
     "OBJECTIVE_OPTIONS",
+    "SASFPT",
     "SSEPT",
     "BERT4Rec",
     "SASRec",

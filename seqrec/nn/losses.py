@@ -104,3 +104,16 @@ def make_loss(name: str, *, num_items: int, num_negatives: int, gbce_t: float = 
     if name == "gbce":
         return GBCELoss(num_items, num_negatives, gbce_t)
     raise ValueError(f"unknown loss {name!r}: expected bce, ce, sampled_softmax or gbce")
+
+
+def group_cosine_loss(first: Tensor, second: Tensor, labels: Tensor, margin: float = 0.0) -> Tensor:
+    """SAS-FPT's group-wise loss over user pairs: ``sum_pos (1 - cos) + sum_neg max(0, cos - margin)``.
+
+    ``first``, ``second``: ``[P, D]`` embeddings of each pair's two users; ``labels``: ``[P]``, +1 for a
+    positive pair (same group), -1 for a negative one. PyTorch's ``cosine_embedding_loss`` with
+    ``reduction="sum"``; a zero vector has cosine 0 with anything.
+    """
+    cos = F.cosine_similarity(first, second, dim=-1, eps=1e-8)  # [P]
+    positive = (1.0 - cos) * (labels > 0)  # [P]
+    negative = (cos - margin).clamp(min=0.0) * (labels < 0)  # [P]
+    return (positive + negative).sum()

@@ -1,4 +1,4 @@
-"""Time-aware self-attention (TiSASRec, Li, Wang & McAuley, WSDM 2020).
+"""Time-aware self-attention (TiSASRec, Li, Wang & McAuley, WSDM 2020) and calendar features.
 
 Personalised intervals. For the timestamps t_1..t_n of one user's window,
 
@@ -32,6 +32,8 @@ from torch import Tensor, nn
 
 from seqrec.nn.attention import PointWiseFeedForward, attention_mask, positions_from_end
 
+SECONDS_PER_DAY = 86_400
+
 
 def time_interval_matrix(timestamps: Tensor, valid: Tensor, span: int) -> Tensor:
     """Personalised intervals ``[B, L, L]`` (long, 0 where either position is padding).
@@ -47,6 +49,36 @@ def time_interval_matrix(timestamps: Tensor, valid: Tensor, span: int) -> Tensor
     scale = torch.where(scale == big, torch.ones_like(scale), scale)  # [B]
     r = torch.div(diff, scale[:, None, None], rounding_mode="floor").clamp_(max=span)  # [B, L, L]
     return r * pairs
+
+
+def day_of_year(timestamps: Tensor) -> Tensor:
+    """0-based day of the (proleptic Gregorian, UTC) year of Unix-second timestamps, same shape.
+
+    Integer-only civil-calendar arithmetic (Howard Hinnant's ``civil_from_days``): years run from 1 March
+    inside the computation so that the leap day is the last day of a year.
+    """
+    days = (
+        torch.div(timestamps.long(), SECONDS_PER_DAY, rounding_mode="floor") + 719_468
+    )  # days from 0000-03-01
+    era = torch.div(days, 146_097, rounding_mode="floor")
+    doe = days - era * 146_097  # day of the 400-year era, [0, 146096]
+    yoe = (doe - doe // 1460 + doe // 36_524 - doe // 146_096) // 365  # year of the era, [0, 399]
+    doy_march = doe - (365 * yoe + yoe // 4 - yoe // 100)  # day of the March-based year, [0, 365]
+    year = yoe + era * 400  # the civil year of March..December days
+    leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
+    january_or_february = doy_march >= 306
+    return torch.where(january_or_february, doy_march - 306, doy_march + 59 + leap.long())
+
+
+def week_buckets(timestamps: Tensor, valid: Tensor, buckets: int = 52) -> Tensor:
+    """Week-of-year ids ``1..buckets`` (``[B, L]`` long; 0 on padding).
+
+    bucket = min(day_of_year // (365 // buckets), buckets - 1): with 52, seven-day weeks from 1 January,
+    the last one or two days of the year folded into the last week.
+    """
+    width = 365 // buckets
+    week = torch.clamp(day_of_year(timestamps) // width, max=buckets - 1)  # [B, L]
+    return (week + 1) * valid.long()
 
 
 class TimeAwareSelfAttention(nn.Module):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
+import polars as pl
 import pytest
 
 from seqrec import SeqRec, SequenceDataset
 from seqrec.config import build_config
-from seqrec.data.objectives import CausalNextItem, MaskedItem
+from seqrec.data.objectives import CausalNextItem, CoInteractionPairs, DemographicPairs, MaskedItem
 from seqrec.models import BUILDERS, build_model
 from seqrec.training.trainer import Trainer
 
@@ -38,3 +40,28 @@ def test_objective_options_reach_the_objective(dataset, one_thread) -> None:
     sse = _trainer("ssept", dataset, one_thread, sse_item_prob=0.2, window_prob=0.5).objective
     assert isinstance(sse, CausalNextItem)
     assert (sse.sse_item_prob, sse.sse_user_prob, sse.window_prob) == (0.2, 0.92, 0.5)
+    fpt = _trainer("sasfpt", dataset, one_thread).objective
+    assert isinstance(fpt.user_pairs, CoInteractionPairs) and fpt.num_pairs == 64
+    ablation = _trainer("sasfpt", dataset, one_thread, user_embedding=False, group_loss_weight=0).objective
+    assert ablation.user_pairs is None
+
+
+def test_sasfpt_with_demographic_pairs(log, one_thread) -> None:
+    rng = np.random.default_rng(0)
+    users = pl.DataFrame(
+        {"user": np.arange(120), "gender": rng.choice(["F", "M"], 120), "age": rng.choice([18, 25, 35], 120)}
+    )
+    data = SequenceDataset.from_frame(log, users=users, name="synthetic-with-users")
+    assert (
+        _trainer("sasfpt", data, one_thread, pair_definition="demographic").objective.user_pairs is not None
+    )
+    assert isinstance(
+        _trainer("sasfpt", data, one_thread, pair_definition="demographic").objective.user_pairs,
+        DemographicPairs,
+    )
+    model = SeqRec(
+        model={"name": "sasfpt", "max_len": 10, "hidden": 16, "pair_definition": "demographic"},
+        training={"epochs": 1},
+        runtime=one_thread,
+    ).fit(data)
+    assert model.fit_result is not None and np.isfinite(model.fit_result.history[0]["loss"])
