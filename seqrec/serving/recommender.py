@@ -507,23 +507,41 @@ class Recommender:
     def _index_top_k(
         self, batch: SequenceBatch, seen: torch.Tensor | None, k: int, allowed: np.ndarray | None
     ) -> RankedLists:
+        """User states, then a FAISS search that over-fetches so that dropping seen items leaves ``k``.
+
+        The first search asks for ``k`` plus the longest history, capped at ``k + 32`` extra; rows that
+        could have lost results to a longer history and came back short are searched again with
+        ``k + their history length``. Few rows need it: seen items rarely fill a user's own top list.
+        """
         assert self.index is not None
         states = self.model.user_state(batch).float().cpu().numpy()  # [B, D]
-        width = 0 if seen is None else seen.shape[1]
-        fetch = min(k + width, self.data.num_items)  # over-fetch: seen items are dropped afterwards
+        n = self.data.num_items
+        seen_np = np.zeros((len(states), 0), dtype=np.int64) if seen is None else seen.numpy()  # [B, H]
+        counts = (seen_np > 0).sum(axis=1)  # [B] history items to drop at most
+        fetch = min(n, k + int(min(counts.max(initial=0), k + 32)))
+        ids, scores = self._search_unseen(states, fetch, k, allowed, seen_np)
+        short = np.flatnonzero(((ids > 0).sum(axis=1) < k) & (k + counts > fetch) & (fetch < n))
+        if len(short):
+            again = min(n, k + int(counts[short].max()))
+            ids[short], scores[short] = self._search_unseen(states[short], again, k, allowed, seen_np[short])
+        return RankedLists(ids, scores)
+
+    def _search_unseen(
+        self, states: np.ndarray, fetch: int, k: int, allowed: np.ndarray | None, seen: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``fetch`` from the index, seen items dropped, the first ``k`` kept: ``[B, k]`` twice."""
+        assert self.index is not None
         scores, ids = self.index.search(states, fetch, allowed)  # [B, F], [B, F]
-        keep = ids > 0
-        if seen is not None:
-            keep &= ~_row_isin(ids, seen.numpy(), self.data.num_items + 1)
+        keep = (ids > 0) & ~_row_isin(ids, seen, self.data.num_items + 1)  # [B, F]
         order = np.argsort(~keep, axis=1, kind="stable")[:, :k]  # kept results first, in score order
-        kept = np.take_along_axis(keep, order, axis=1)  # [B, k]
+        kept = np.take_along_axis(keep, order, axis=1)  # [B, k']
         ids = np.where(kept, np.take_along_axis(ids, order, axis=1), 0)
         scores = np.where(kept, np.take_along_axis(scores, order, axis=1), -np.inf).astype(np.float32)
-        if ids.shape[1] < k:  # a catalogue smaller than k
+        if ids.shape[1] < k:  # fewer than k results available
             pad = k - ids.shape[1]
             ids = np.pad(ids, ((0, 0), (0, pad)))
             scores = np.pad(scores, ((0, 0), (0, pad)), constant_values=-np.inf)
-        return RankedLists(ids, scores)
+        return ids, scores
 
     def _history_sequences(self, histories: Histories, titles: bool) -> tuple[Sequences, list[Any]]:
         pairs = list(histories.items()) if isinstance(histories, Mapping) else list(enumerate(histories))

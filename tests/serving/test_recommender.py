@@ -44,6 +44,25 @@ def test_filter_seen_removes_every_history_item(rec: Recommender, retrieval: str
     assert len(kept) == data.num_items
 
 
+def test_long_histories_are_searched_again(
+    rec: Recommender, plain: Recommender, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    searches: list[int] = []
+    original = rec._search_unseen
+
+    def counted(states, fetch, *args):  # type: ignore[no-untyped-def]
+        searches.append(fetch)
+        return original(states, fetch, *args)
+
+    monkeypatch.setattr(rec, "_search_unseen", counted)
+    history = list(range(1, 58))  # 57 of the 60 items: the first search (k + 37) cannot leave k unseen
+    by_index = rec.recommend(histories=[history], k=5)
+    assert searches == [5 + 37, 60]
+    by_model = plain.recommend(histories=[history], k=5)
+    assert by_index["item"].to_list() == by_model["item"].to_list()
+    assert sorted(by_index["item"].to_list()) == [58, 59, 60]
+
+
 def test_filter_seen_for_an_ad_hoc_history(rec: Recommender) -> None:
     history = [5, 6, 7, 8]
     recs = rec.recommend(histories={"guest": history}, k=20)
