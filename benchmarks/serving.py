@@ -38,13 +38,24 @@ import torch
 
 from benchmarks.common import environment, mirror, peak_rss_mb, write_results
 from seqrec import RuntimeOptions, SeqRec, SequenceDataset
-from seqrec.serving import IndexConfig, Recommender
+from seqrec.serving import IndexConfig, Recommender, RetrievalIndex
 from seqrec.serving.batch import write_recommendations
 
 DATASET = "bert4rec-beauty"
 _DATASET = [DATASET]  # the dataset of this invocation (``--dataset``, for a quick dry run on a small one)
 MODEL = {"name": "sasrec", "max_len": 50, "hidden": 64, "blocks": 2, "heads": 1, "dropout": 0.2}
-COLUMNS = ["part", "metric", "value", "unit", "index", "k", "concurrency", "requests", "detail"]
+COLUMNS = [
+    "part",
+    "metric",
+    "value",
+    "unit",
+    "index",
+    "k",
+    "concurrency",
+    "server_threads",
+    "requests",
+    "detail",
+]
 
 
 def base(part: str, metric: str, value: float, unit: str, **extra: Any) -> dict[str, Any]:
@@ -80,7 +91,9 @@ def train(work: Path, dataset: str, epochs: int, runtime: RuntimeOptions) -> Pat
 
 
 # ---------------------------------------------------------------------- 2. retrieval
-def retrieval(rec: Recommender, queries: int, singles: int) -> list[dict[str, Any]]:
+def retrieval(
+    rec: Recommender, queries: int, singles: int, built: dict[str, RetrievalIndex]
+) -> list[dict[str, Any]]:
     rng = np.random.default_rng(0)
     users = np.sort(rng.choice(rec.data.num_users, size=queries, replace=False))
     states = rec.user_states(rec.data.sequences, users)  # [Q, D] real user states
@@ -93,6 +106,7 @@ def retrieval(rec: Recommender, queries: int, singles: int) -> list[dict[str, An
     }
     for name, config in configs.items():
         index = rec.build_index(config.model_copy(update={"recall_queries": queries}))
+        built[name] = index
         params = json.dumps(index.info.params, sort_keys=True)
         records.append(
             base("retrieval", "build_seconds", index.info.build_seconds, "s", index=name, detail=params)
@@ -163,14 +177,12 @@ def _time_batched(search: Any, queries: np.ndarray, batch: int = 512) -> float:
 
 
 # ---------------------------------------------------------------------- 3. batch
-def batch(rec: Recommender, work: Path, k: int) -> list[dict[str, Any]]:
+def batch(rec: Recommender, work: Path, k: int, built: dict[str, RetrievalIndex]) -> list[dict[str, Any]]:
     records = []
-    for label, retrieval, config in (
-        ("torch-full", "model", None),
-        ("exact", "index", IndexConfig(kind="exact")),
-        ("hnsw", "index", IndexConfig(kind="hnsw")),
-    ):
-        rec.index = None if config is None else rec.load_or_build_index(config, save=False)
+    for label, retrieval in (("torch-full", "model"), ("exact", "index"), ("hnsw", "index")):
+        if label != "torch-full" and label not in built:
+            built[label] = rec.build_index(IndexConfig(kind=label))  # type: ignore[arg-type]
+        rec.index = built.get(label)
         out = work / f"recs-{label}.parquet"
         summary = write_recommendations(rec, out, k=k, progress=False, retrieval=retrieval)  # type: ignore[arg-type]
         size_mb = out.stat().st_size / 1e6
@@ -216,7 +228,13 @@ def http(
                     f"server --index {index} --threads {threads}; POST /recommend, history <= 20 items, "
                     "k = 10"
                 )
-                common = {"index": index, "k": 10, "concurrency": level, "requests": result["done"]}
+                common = {
+                    "index": index,
+                    "server_threads": threads,
+                    "k": 10,
+                    "concurrency": level,
+                    "requests": result["done"],
+                }
                 records += [
                     base(
                         "http",
@@ -311,14 +329,15 @@ def main() -> None:
     parser.add_argument("--dataset", default=DATASET)
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--server-threads", type=int, default=1)
     parser.add_argument("--queries", type=int, default=5000, help="user states for retrieval timing / recall")
     parser.add_argument("--singles", type=int, default=500, help="queries timed one at a time")
     parser.add_argument("--batch-k", type=int, default=100)
     parser.add_argument("--requests", type=int, default=3000, help="HTTP requests per concurrency level")
     parser.add_argument("--seconds", type=float, default=20.0, help="time limit per concurrency level")
     parser.add_argument("--levels", type=int, nargs="+", default=[1, 8, 32])
-    parser.add_argument("--http-index", nargs="+", default=["exact", "hnsw"])
+    parser.add_argument(
+        "--http", nargs="+", default=["exact:1", "exact:2", "hnsw:1"], help="server configs INDEX:THREADS"
+    )
     parser.add_argument("--parts", nargs="+", default=["retrieval", "batch", "http"])
     args = parser.parse_args()
     mirror()
@@ -329,13 +348,15 @@ def main() -> None:
     run = train(args.work, args.dataset, args.epochs, runtime)
     rec = Recommender.load(run, index=None)
     records: list[dict[str, Any]] = []
+    built: dict[str, RetrievalIndex] = {}
     if "retrieval" in args.parts:
-        records += retrieval(rec, args.queries, args.singles)
+        records += retrieval(rec, args.queries, args.singles, built)
     if "batch" in args.parts:
-        records += batch(rec, args.work, args.batch_k)
+        records += batch(rec, args.work, args.batch_k, built)
     if "http" in args.parts:
-        for kind in args.http_index:
-            records += http(run, rec, kind, args.levels, args.requests, args.seconds, args.server_threads)
+        for spec in args.http:
+            kind, threads = spec.split(":")
+            records += http(run, rec, kind, args.levels, args.requests, args.seconds, int(threads))
     env = environment()
     extra = {
         "catalogue_items": rec.data.num_items,
