@@ -240,6 +240,9 @@ class TrainingConfig(_Strict):
     weight_decay: Annotated[float, Field(ge=0)] = 0.0
     grad_clip: PositiveFloat | None = None
     """Clip the global gradient norm to this value (none by default)."""
+    length_bucketing: bool = True
+    """Batch users of similar history length together (shuffled pools of 64 batches sorted by length;
+    batch order shuffled): every user still appears once per epoch, with much less padding."""
     eval_every: PositiveInt = 5
     """Validate every this many epochs (and after the last epoch)."""
     patience: PositiveInt = 5

@@ -210,10 +210,24 @@ class Objective(ABC):
         """Rows with at least two training interactions (one input, one target)."""
         return np.flatnonzero(self.train_end >= 2)
 
-    def epoch(self, batch_size: int, rng: np.random.Generator) -> Iterator[TrainBatch]:
-        rows = self.eligible_rows()
-        order = rng.permutation(rows)
-        for i in range(0, len(order), batch_size):
+    def epoch(
+        self, batch_size: int, rng: np.random.Generator, *, bucket_pool: int = 0
+    ) -> Iterator[TrainBatch]:
+        """Every eligible row once, in shuffled batches.
+
+        With ``bucket_pool > 1``, rows are shuffled, cut into pools of ``bucket_pool`` batches, sorted by
+        training length inside each pool, cut into batches, and the batches are shuffled: a batch holds
+        histories of similar length, so it pads (and computes) far less.
+        """
+        order = rng.permutation(self.eligible_rows())
+        if bucket_pool > 1:
+            lengths = np.minimum(self.train_end[order], self.max_len + 1)
+            pool = np.arange(len(order)) // (batch_size * bucket_pool)
+            order = order[np.lexsort((lengths, pool))]
+        starts = np.arange(0, len(order), batch_size)
+        if bucket_pool > 1:
+            starts = rng.permutation(starts)
+        for i in starts:
             yield self.make_batch(order[i : i + batch_size], rng)
 
     def num_batches(self, batch_size: int) -> int:

@@ -36,6 +36,9 @@ from seqrec.training.checkpoint import save_weights, state_to_cpu
 
 log = logging.getLogger("seqrec")
 
+BUCKET_POOL = 64
+"""Batches per length-sorted pool when ``training.length_bucketing`` is on."""
+
 
 @dataclass
 class FitResult:
@@ -102,7 +105,9 @@ class Trainer:
         start = time.perf_counter()
         n_batches = self.objective.num_batches(tc.batch_size)
         bar = tqdm(
-            self.objective.epoch(tc.batch_size, self.rng),
+            self.objective.epoch(
+                tc.batch_size, self.rng, bucket_pool=BUCKET_POOL if tc.length_bucketing else 0
+            ),
             total=n_batches,
             desc=f"epoch {epoch}",
             disable=not self.runtime.progress,

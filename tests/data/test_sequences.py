@@ -146,3 +146,20 @@ def test_causal_objective_targets_are_next_items() -> None:
     batch = objective.make_batch(np.array([0]), np.random.default_rng(0))
     assert batch.items.tolist() == [[1, 2, 3]]
     assert batch.targets.tolist() == [[2, 3, 4]]
+
+
+def test_length_bucketing_keeps_every_row_once_and_reduces_padding() -> None:
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(2, 60, size=500)
+    seqs = _seqs(lengths.tolist())
+    objective = CausalNextItem(seqs, lengths, max_len=50, num_items=int(lengths.sum()))
+
+    def widths_and_users(pool: int) -> tuple[int, list[int]]:
+        batches = list(objective.epoch(16, np.random.default_rng(1), bucket_pool=pool))
+        users = sorted(u for b in batches for u in b.users.tolist())
+        return sum(b.items.numel() for b in batches), users
+
+    plain_cells, plain_users = widths_and_users(0)
+    bucket_cells, bucket_users = widths_and_users(8)
+    assert plain_users == bucket_users == list(range(1, 501))
+    assert bucket_cells < 0.7 * plain_cells
