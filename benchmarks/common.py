@@ -18,6 +18,7 @@ import torch
 from seqrec import RuntimeOptions, SeqRec, SequenceDataset
 from seqrec.api import git_commit
 from seqrec.config import build_config
+from seqrec.evaluation.evaluator import evaluate
 from seqrec.io import write_bytes_atomic, write_json_atomic
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -70,23 +71,44 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+PROTOCOLS = (("sampled", "uniform"), ("full", None))
+
+
 def train_and_evaluate(
-    run: str, raw_config: dict[str, Any], runtime: RuntimeOptions, paper: dict[str, float] | None = None
+    run: str,
+    raw_config: dict[str, Any],
+    runtime: RuntimeOptions,
+    paper: dict[str, dict[str, float]] | None = None,
+    protocols: tuple[tuple[str, str | None], ...] = PROTOCOLS,
 ) -> list[dict[str, Any]]:
-    """Train one configuration, evaluate the test split with both protocols; one flat record per protocol."""
+    """Train one configuration and evaluate its test split; one flat record per protocol.
+
+    ``protocols``: (protocol, sampler) pairs; ``paper`` maps a protocol label such as
+    ``sampled-100-uniform`` to the published HR@10 / NDCG@10 for that protocol.
+    """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", force=True)
     cfg = build_config(raw_config)
     data = SequenceDataset.from_config(cfg.data)
     model = SeqRec(cfg, runtime=runtime).fit(data)
-    assert model.fit_result is not None
+    assert model.fit_result is not None and model.model is not None
     history = model.fit_result.history
     records = []
-    for protocol in ("sampled", "full"):
+    for protocol, sampler in protocols:
+        eval_cfg = (
+            cfg.evaluation if sampler is None else cfg.evaluation.model_copy(update={"sampler": sampler})
+        )
         t0 = time.perf_counter()
-        metrics = model.evaluate("test", protocol)
+        metrics = evaluate(
+            model.model,
+            data,
+            eval_cfg,
+            part="test",
+            protocol=protocol,  # type: ignore[arg-type]
+            max_len=cfg.model.max_len,
+        )
         eval_seconds = time.perf_counter() - t0
-        ref = (paper or {}) if protocol == "sampled" else {}
         label = "full" if protocol == "full" else f"sampled-{metrics['num_negatives']}-{metrics['sampler']}"
+        ref = (paper or {}).get(label, {})
         records.append(
             {
                 "run": run,
@@ -103,6 +125,8 @@ def train_and_evaluate(
                 "paper HR@10": ref.get("HR@10", ""),
                 "paper NDCG@10": ref.get("NDCG@10", ""),
                 "epochs": len(history),
+                "max_epochs": cfg.training.epochs,
+                "stopped_early": model.fit_result.stopped_early,
                 "best_epoch": model.fit_result.best_epoch,
                 "seconds_per_epoch": median([h["seconds"] for h in history]),
                 "train_seconds": model.fit_result.seconds,
