@@ -341,6 +341,7 @@ def main() -> None:
     parser.add_argument("--parts", nargs="+", default=["retrieval", "batch", "http"])
     args = parser.parse_args()
     mirror()
+    load_at_start = os.getloadavg()[0]
     runtime = RuntimeOptions(threads=args.threads, seed=42, progress=False)
     runtime.apply()
     faiss.omp_set_num_threads(args.threads)
@@ -363,6 +364,8 @@ def main() -> None:
         "users": rec.data.num_users,
         "epochs_trained": args.epochs,
         "peak_rss_mb": peak_rss_mb(),
+        "load_avg_1m_at_start": round(load_at_start, 2),
+        "load_avg_1m_at_end": round(os.getloadavg()[0], 2),
         "faiss": faiss.__version__,
         **env,
     }
@@ -374,6 +377,8 @@ def main() -> None:
         items=rec.data.num_items,
         epochs=args.epochs,
         bench_threads=args.threads,
+        load_start=extra["load_avg_1m_at_start"],
+        load_end=extra["load_avg_1m_at_end"],
         **env,
     )
     write_results("serving", records, COLUMNS, "Serving: retrieval, batch and HTTP", notes=notes)
@@ -390,6 +395,8 @@ scoring in torch (what the evaluator and `retrieval="model"` do). Batch: every u
 items removed, streamed to zstd Parquet. HTTP: `seqrec serve` in its own process on loopback, one
 request in flight per client connection (1, 8 or 32 connections), each level capped by a request count
 and a time limit; the client is async httpx on the same 2 cores, so it takes CPU from the server.
+Load average (1 min) of the machine: {load_start:.2f} at the start, {load_end:.2f} at the end (other
+jobs running on the machine inflate every time above).
 """
 
 
