@@ -104,3 +104,11 @@ def test_training_is_repeatable(dataset, quiet) -> None:
         return m.model.item_table().detach().clone()
 
     assert torch.equal(run(), run())
+
+
+def test_from_file_with_column_mapping(tmp_path, log) -> None:
+    path = tmp_path / "events.tsv"
+    log.rename({"user": "uid", "item": "sku", "timestamp": "ts"}).write_csv(path, separator="\t")
+    data = SequenceDataset.from_file(path, columns={"user": "uid", "item": "sku", "timestamp": "ts"})
+    assert (data.num_users, data.num_items) == (120, 60)
+    assert data.sequences.items.sum() > 0

@@ -6,6 +6,7 @@ It bundles the user and item vocabularies, the CSR sequences, the split and the 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,33 @@ class SequenceDataset:
         frame = read_interactions(cfg.path, cfg.format, cfg.columns)
         items = readers_item_table(cfg.items_path) if cfg.items_path is not None else None
         return cls.from_frame(frame, config=cfg, items=items, name=Path(cfg.path).name)
+
+    @classmethod
+    def from_registry(cls, name: str, **options: Any) -> SequenceDataset:
+        """A registered dataset (``seqrec datasets list``), prepared with ``DataConfig`` options."""
+        return cls.from_config(DataConfig(dataset=name, **options))
+
+    @classmethod
+    def from_file(
+        cls,
+        path: str | Path,
+        *,
+        format: str = "auto",
+        columns: Mapping[str, str | None] | None = None,
+        items_path: str | Path | None = None,
+        **options: Any,
+    ) -> SequenceDataset:
+        """An interaction file (CSV / TSV / Parquet with ``columns`` mapping, or ``format`` movielens /
+        sasrec / s3rec / jodie), prepared with ``DataConfig`` options."""
+        return cls.from_config(
+            DataConfig(
+                path=Path(path),
+                format=format,  # type: ignore[arg-type]
+                columns=ColumnsConfig.model_validate(dict(columns or {})),
+                items_path=Path(items_path) if items_path is not None else None,
+                **options,
+            )
+        )
 
     @classmethod
     def from_frame(
