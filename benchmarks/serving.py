@@ -328,7 +328,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path(__file__).resolve().parent / ".work" / "serving")
     parser.add_argument("--dataset", default=DATASET)
     parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="torch and FAISS threads (benchmark process)")
     parser.add_argument("--queries", type=int, default=5000, help="user states for retrieval timing / recall")
     parser.add_argument("--singles", type=int, default=500, help="queries timed one at a time")
     parser.add_argument("--batch-k", type=int, default=100)
@@ -396,7 +396,9 @@ items removed, streamed to zstd Parquet. HTTP: `seqrec serve` in its own process
 request in flight per client connection (1, 8 or 32 connections), each level capped by a request count
 and a time limit; the client is async httpx on the same 2 cores, so it takes CPU from the server.
 Load average (1 min) of the machine: {load_start:.2f} at the start, {load_end:.2f} at the end (other
-jobs running on the machine inflate every time above).
+jobs running on the machine inflate every time above). One thread is the default because on a busy
+2-core machine two OpenMP pools (torch's and FAISS's) spinning against each other made a single exact
+FAISS query take 16 ms instead of under 1 ms in an earlier run of this script.
 """
 
 

@@ -6,7 +6,11 @@ maximum-inner-product search over the table's rows ``1..N``. The index holds tho
 internal-id order: FAISS label ``j`` is internal item id ``j + 1``.
 
 * ``exact``: ``IndexFlatIP``, brute force, the same ranking as scoring the whole catalogue.
-* ``hnsw``: ``IndexHNSWFlat`` with the inner-product metric (graph search, approximate).
+* ``hnsw``: ``IndexHNSWFlat`` (graph search, approximate). Maximum inner product is not a metric search,
+  and HNSW's recall suffers on item vectors of unequal norms, so the HNSW index searches the standard
+  L2 reduction (Bachrach et al., RecSys 2014): item ``x`` is stored as ``[x, sqrt(M² - |x|²)]`` with
+  ``M`` the largest norm, the query as ``[q, 0]``; then ``|q' - x'|² = |q|² + M² - 2 q·x``, so the L2
+  order is the inner-product order, and scores are converted back to ``q·x``.
 * ``ivf``: ``IndexIVFFlat`` with an inner-product coarse quantiser (``nlist`` lists, ``nprobe`` searched).
 * ``auto``: ``exact`` up to ``approximate_above`` items, ``hnsw`` above.
 
@@ -36,6 +40,8 @@ log = logging.getLogger(__name__)
 
 INDEX_FILE = "retrieval.faiss"
 INFO_FILE = "retrieval.json"
+LAYOUT = 2
+"""Version of what an index file holds (2: HNSW stores the L2 reduction); other layouts are rebuilt."""
 
 IndexKind = Literal["exact", "hnsw", "ivf"]
 
@@ -75,6 +81,7 @@ class IndexInfo(BaseModel):
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
+    layout: int = LAYOUT
     kind: IndexKind
     num_items: int
     dim: int
@@ -85,6 +92,8 @@ class IndexInfo(BaseModel):
     """``{"recall@10": ..., "recall@100": ...}`` of this index against exact inner-product search
     (1.0 by construction for ``exact``)."""
     recall_queries: int
+    max_norm: float | None = None
+    """Set when the index stores the L2 reduction of inner-product search (HNSW): the largest norm M."""
     faiss_version: str
     created: str
 
@@ -93,10 +102,11 @@ class RetrievalIndex:
     """Top-k maximum-inner-product search over item vectors; returns internal item ids (0 = none)."""
 
     def __init__(self, index: faiss.Index, info: IndexInfo) -> None:
-        if index.ntotal != info.num_items or index.d != info.dim:
+        stored_dim = info.dim + (info.max_norm is not None)
+        if index.ntotal != info.num_items or index.d != stored_dim:
             raise ValueError(
                 f"index holds {index.ntotal} vectors of dim {index.d}, its info says "
-                f"{info.num_items} of dim {info.dim}"
+                f"{info.num_items} of dim {stored_dim}"
             )
         self.index = index
         self.info = info
@@ -114,7 +124,14 @@ class RetrievalIndex:
         queries = np.ascontiguousarray(queries, dtype=np.float32)
         k = min(k, self.info.num_items)
         params, keep_alive = self._params(k, allowed)
-        scores, labels = self.index.search(queries, k, params=params)  # [B, k], [B, k]
+        max_norm = self.info.max_norm
+        if max_norm is None:
+            scores, labels = self.index.search(queries, k, params=params)  # [B, k], [B, k]
+        else:
+            padded = np.hstack([queries, np.zeros((len(queries), 1), dtype=np.float32)])  # [B, D + 1]
+            dist, labels = self.index.search(padded, k, params=params)  # squared L2 [B, k]
+            sq = (queries.astype(np.float64) ** 2).sum(axis=1, keepdims=True)  # [B, 1]
+            scores = ((sq + max_norm**2 - dist) / 2).astype(np.float32)  # back to q·x
         del keep_alive
         found = labels >= 0
         ids = np.where(found, labels + 1, 0).astype(np.int64)
@@ -157,11 +174,17 @@ class RetrievalIndex:
         kind = config.resolve(n)
         start = time.perf_counter()
         params: dict[str, int]
+        stored = vectors
+        max_norm = 0.0
         if kind == "exact":
             index: faiss.Index = faiss.IndexFlatIP(d)
             params = {}
         elif kind == "hnsw":
-            index = faiss.IndexHNSWFlat(d, config.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+            norms = np.linalg.norm(vectors.astype(np.float64), axis=1)  # [N]
+            max_norm = float(norms.max())
+            lift = np.sqrt(np.maximum(max_norm**2 - norms**2, 0.0)).astype(np.float32)[:, None]  # [N, 1]
+            stored = np.ascontiguousarray(np.hstack([vectors, lift]))  # [N, D + 1]: L2 order = IP order
+            index = faiss.IndexHNSWFlat(d + 1, config.hnsw_m, faiss.METRIC_L2)
             index.hnsw.efConstruction = config.hnsw_ef_construction
             params = {
                 "M": config.hnsw_m,
@@ -176,7 +199,7 @@ class RetrievalIndex:
             index.cp.seed = config.seed
             index.train(vectors)  # the Python wrapper keeps ``quantizer`` alive with the index
             params = {"nlist": nlist, "nprobe": min(config.ivf_nprobe, nlist)}
-        index.add(vectors)
+        index.add(stored)
         seconds = time.perf_counter() - start
         info = IndexInfo(
             kind=kind,
@@ -187,6 +210,7 @@ class RetrievalIndex:
             build_seconds=round(seconds, 4),
             recall={f"recall@{k}": 1.0 for k in config.recall_ks},
             recall_queries=0,
+            max_norm=max_norm if kind == "hnsw" else None,
             faiss_version=faiss.__version__,
             created=datetime.now(UTC).isoformat(timespec="seconds"),
         )
@@ -224,7 +248,8 @@ class RetrievalIndex:
             return False
         info = read_json(info_path)
         return bool(
-            info.get("weights_sha256") == weights_sha256
+            info.get("layout") == LAYOUT
+            and info.get("weights_sha256") == weights_sha256
             and info.get("num_items") == num_items
             and info.get("kind") == config.resolve(num_items)
         )
