@@ -189,6 +189,7 @@ class Trainer:
                 )
             else:
                 log.info("epoch %d loss %.4f (%.1fs)", epoch, row["loss"], row["seconds"])
+            row["elapsed"] = time.perf_counter() - t0  # wall time since fit() began, validation included
             result.history.append(row)
             self._append_log(row)
             if bad_validations >= tc.patience:

@@ -1,0 +1,195 @@
+"""seqrec against RecBole 1.2.1 and RecTools 0.19 in one run: same file, split, sizes, loss and threads.
+
+    benchmarks/peers/install.sh                       # once: the peers' virtual environments
+    python -m benchmarks.peers.compare --dataset s3rec-beauty --loss CE --epochs 5 --repeats 3 --threads 2
+
+Every library trains the same number of epochs in its own process (so peak RSS is its own) on the file
+written by ``benchmarks.peers.export``; runs are repeated and medians reported. Records (one per library
+and repeat, plus one summary per library with the seqrec/peer ratios) go to
+``results/peers.json`` and ``results/peers.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import environment, mirror, write_results
+from benchmarks.peers.export import export
+
+HERE = Path(__file__).resolve().parent
+WORK = HERE.parent / ".work"
+RECTOOLS_LOSS = {"CE": "softmax", "BPR": "BCE"}
+
+
+def _run(cmd: list[str]) -> dict[str, Any]:
+    print("+", " ".join(cmd), file=sys.stderr, flush=True)
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"{cmd[0]} failed ({out.returncode}):\n{out.stderr[-3000:]}")
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def commands(a: argparse.Namespace, folder: Path) -> dict[str, list[str]]:
+    common = [
+        "--epochs",
+        str(a.epochs),
+        "--max-len",
+        str(a.max_len),
+        "--hidden",
+        str(a.hidden),
+        "--layers",
+        str(a.layers),
+        "--heads",
+        str(a.heads),
+        "--dropout",
+        str(a.dropout),
+        "--batch-size",
+        str(a.batch_size),
+        "--lr",
+        str(a.lr),
+        "--threads",
+        str(a.threads),
+        "--seed",
+        str(a.seed),
+    ]
+    csv = str(folder / "interactions.csv")
+    return {
+        "seqrec": [
+            sys.executable,
+            "-m",
+            "benchmarks.peers.seqrec_run",
+            "--interactions",
+            csv,
+            "--loss",
+            a.loss,
+            "--inner",
+            str(a.hidden),
+            "--eval-every",
+            str(a.eval_every),
+            *common,
+        ],
+        "RecBole": [
+            str(WORK / "venv-recbole/bin/python"),
+            str(HERE / "recbole_run.py"),
+            "--data-dir",
+            str(folder.parent),
+            "--dataset",
+            folder.name,
+            "--loss",
+            a.loss,
+            "--inner",
+            str(a.hidden),
+            "--eval-every",
+            str(a.eval_every),
+            *common,
+        ],
+        "RecTools": [
+            str(WORK / "venv-rectools/bin/python"),
+            str(HERE / "rectools_run.py"),
+            "--interactions",
+            csv,
+            "--loss",
+            RECTOOLS_LOSS[a.loss],
+            *common,
+        ],
+    }
+
+
+def time_to_reach(curve: list[dict[str, Any]], target: float) -> float | None:
+    """Wall seconds until the validation NDCG@10 first reaches ``target`` (None if never)."""
+    for point in curve:
+        if point["NDCG@10"] >= target:
+            return float(point["elapsed"])
+    return None
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", default="s3rec-beauty")
+    p.add_argument("--loss", default="CE", choices=sorted(RECTOOLS_LOSS))
+    p.add_argument("--libraries", nargs="+", default=["seqrec", "RecBole", "RecTools"])
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--eval-every", type=int, default=1)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--max-len", type=int, default=50)
+    p.add_argument("--hidden", type=int, default=64)
+    p.add_argument("--layers", type=int, default=2)
+    p.add_argument("--heads", type=int, default=2)
+    p.add_argument("--dropout", type=float, default=0.2)
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--seed", type=int, default=42)
+    a = p.parse_args()
+    mirror()
+    folder = export(a.dataset, WORK / "peerdata")
+    cmds = commands(a, folder)
+    runs: dict[str, list[dict[str, Any]]] = {lib: [] for lib in a.libraries}
+    for repeat in range(a.repeats):
+        for lib in a.libraries:
+            record = _run(cmds[lib])
+            record.update(run=f"{a.dataset}/{a.loss}/{lib}/{repeat}", dataset=a.dataset, repeat=repeat)
+            runs[lib].append(record)
+    summary = []
+    for lib, records in runs.items():
+        row: dict[str, Any] = {
+            "run": f"{a.dataset}/{a.loss}/{lib}/median",
+            "library": lib,
+            "dataset": a.dataset,
+            "loss": a.loss,
+            "repeats": len(records),
+            "epochs": a.epochs,
+        }
+        for key in ("seconds_per_epoch", "eval_seconds", "peak_rss_mb", "HR@10", "NDCG@10"):
+            values = [r[key] for r in records if key in r]
+            row[key] = statistics.median(values) if values else ""
+        summary.append(row)
+    base = {r["library"]: r for r in summary}
+    if "seqrec" in base:
+        for row in summary:
+            for key in ("seconds_per_epoch", "eval_seconds", "peak_rss_mb"):
+                if row[key] and base["seqrec"][key]:
+                    row[f"{key} ratio (peer/seqrec)"] = row[key] / base["seqrec"][key]
+        if "RecBole" in runs and runs["RecBole"][0].get("valid_curve"):
+            target = statistics.median(max(c["NDCG@10"] for c in r["valid_curve"]) for r in runs["RecBole"])
+            for row in summary:
+                times = [time_to_reach(r.get("valid_curve", []), target) for r in runs[row["library"]]]
+                known = [t for t in times if t is not None]
+                row["seconds_to_RecBole_best_valid_NDCG@10"] = (
+                    statistics.median(known) if known else "not reached"
+                )
+    env = environment()
+    records = [dict(r, **env) for lib in runs for r in runs[lib]] + [dict(r, **env) for r in summary]
+    name = f"peers_{a.dataset}_{a.loss}"
+    columns = [
+        "library",
+        "repeats",
+        "epochs",
+        "seconds_per_epoch",
+        "seconds_per_epoch ratio (peer/seqrec)",
+        "eval_seconds",
+        "eval_seconds ratio (peer/seqrec)",
+        "peak_rss_mb",
+        "HR@10",
+        "NDCG@10",
+        "seconds_to_RecBole_best_valid_NDCG@10",
+    ]
+    write_results(name, records, columns, f"seqrec vs peers: {a.dataset}, SASRec, {a.loss}", NOTES)
+
+
+NOTES = """
+Medians over repeats, each library in its own process with the same torch threads, file and split
+(seqrec's leave-one-out), model sizes and loss. HR@10 / NDCG@10: test split, full ranking without
+removing seen items (RecBole's protocol; RecTools with filter_viewed=False). The table rows are the
+median rows; the JSON also holds every repeat with its per-epoch times and validation curves.
+"""
+
+
+if __name__ == "__main__":
+    main()

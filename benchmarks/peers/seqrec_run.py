@@ -1,0 +1,90 @@
+"""Train and evaluate seqrec on a peer-exported dataset, with the peer drivers' arguments; one JSON record.
+
+Runs in its own process (as the peers do) so that peak RSS is comparable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import time
+
+import torch
+
+from seqrec import RuntimeOptions, SeqRec, SequenceDataset
+
+LOSS = {"CE": "ce", "BPR": "bce", "softmax": "ce", "BCE": "bce"}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument(
+        "--interactions", required=True, help="interactions.csv written by benchmarks.peers.export"
+    )
+    p.add_argument("--model", default="SASRec", choices=["SASRec", "BERT4Rec"])
+    p.add_argument("--loss", default="CE", choices=sorted(LOSS))
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--eval-every", type=int, default=1)
+    p.add_argument("--max-len", type=int, default=50)
+    p.add_argument("--hidden", type=int, default=64)
+    p.add_argument("--inner", type=int, default=64)
+    p.add_argument("--layers", type=int, default=2)
+    p.add_argument("--heads", type=int, default=2)
+    p.add_argument("--dropout", type=float, default=0.2)
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--seed", type=int, default=42)
+    a = p.parse_args()
+    data = SequenceDataset.from_file(a.interactions, columns={"user": "user_id", "item": "item_id"})
+    model_cfg = {"name": a.model.lower(), "max_len": a.max_len, "hidden": a.hidden, "ff_hidden": a.inner}
+    model_cfg.update(blocks=a.layers, heads=a.heads, dropout=a.dropout)
+    rec = SeqRec(
+        model=model_cfg,
+        training={
+            "loss": LOSS[a.loss],
+            "epochs": a.epochs,
+            "eval_every": a.eval_every,
+            "patience": 10**6,
+            "batch_size": a.batch_size,
+            "lr": a.lr,
+        },
+        evaluation={"ks": [10], "filter_seen": False},
+        runtime=RuntimeOptions(threads=a.threads, seed=a.seed, progress=False),
+    ).fit(data)
+    assert rec.fit_result is not None
+    history = rec.fit_result.history
+    out = {
+        "library": "seqrec",
+        "model": a.model,
+        "loss": a.loss,
+        "epochs": a.epochs,
+        "best_epoch": rec.fit_result.best_epoch,
+        "seconds_per_epoch": statistics.median(h["seconds"] for h in history),
+        "epoch_seconds": [h["seconds"] for h in history],
+        "valid_curve": [
+            {"epoch": h["epoch"], "NDCG@10": h["valid"]["NDCG@10"], "elapsed": h["elapsed"]}
+            for h in history
+            if "valid" in h
+        ],
+        "threads": a.threads,
+        "torch": torch.__version__,
+    }
+    for filter_seen in (False, True):
+        rec.config = rec.config.model_copy(
+            update={"evaluation": rec.config.evaluation.model_copy(update={"filter_seen": filter_seen})}
+        )
+        t0 = time.perf_counter()
+        metrics = rec.evaluate("test", "full")
+        suffix = " (filter_seen)" if filter_seen else ""
+        out[f"eval_seconds{suffix}"] = time.perf_counter() - t0
+        for key in ("HR@10", "NDCG@10", "MRR"):
+            out[f"{key}{suffix}"] = metrics[key]
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
