@@ -10,21 +10,24 @@ Endpoints (JSON; every request model is pydantic with bounds, and a request outs
     GET  /similar          items nearest to an item in the model's item table (cosine or dot)
     GET  /search           title search (exact > prefix > substring > word matches; ties by popularity)
 
-The model is loaded once, before the app is built. Endpoints are plain ``def`` functions, so FastAPI
-runs them in its thread pool; every call into the recommender (torch, FAISS, Polars) holds one lock, so
-concurrent requests never interleave inside the model. Bodies above ``max_body_bytes`` are refused
-with 413 before they are parsed.
+The model is loaded once, before the app is built. Every call into the recommender (torch, FAISS,
+Polars) runs on one dedicated worker thread, fed by the event loop in arrival order: concurrent
+requests never share the model at the same time, wait their turn fairly (FIFO, so the tail latency
+under load is the queue, not lock luck), and the event loop stays free to read and write sockets.
+Bodies above ``max_body_bytes`` are refused with 413 before they are parsed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
-import threading
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import numpy as np
 import torch
@@ -37,6 +40,7 @@ from seqrec.data.sequences import Sequences
 from seqrec.serving.page import PAGE_HTML
 from seqrec.serving.recommender import AmbiguousTitleError, RankedLists, Recommender, UnknownTitleError
 
+T = TypeVar("T")
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -239,15 +243,26 @@ class BodyLimit:
 
 # ---------------------------------------------------------------------- the app
 def create_app(rec: Recommender, *, max_body_bytes: int = LIMITS.max_body_bytes) -> FastAPI:
-    """An app serving ``rec`` (already loaded). Concurrent requests are serialised at the model."""
+    """An app serving ``rec`` (already loaded). Model work runs on one thread, in arrival order."""
+    worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="seqrec-model")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        worker.shutdown(wait=True)
+
+    async def on_model(fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn`` on the one model thread: requests queue in arrival order (FIFO)."""
+        return await asyncio.get_running_loop().run_in_executor(worker, fn, *args)
+
     app = FastAPI(
         title="seqrec",
         summary=f"Sequential recommendations from a {type(rec.model).__name__} over {rec.data.name}",
         version=_version(),
+        lifespan=lifespan,
     )
     app.add_exception_handler(RequestValidationError, _validation_handler)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
-    lock = threading.Lock()
     started = time.monotonic()
     data = rec.data
     limits = {**LIMITS.__dict__, "max_body_bytes": max_body_bytes}
@@ -288,41 +303,43 @@ def create_app(rec: Recommender, *, max_body_bytes: int = LIMITS.max_body_bytes)
         )
 
     @app.post("/recommend")
-    def recommend(req: RecommendRequest) -> RecommendResponse:
+    async def recommend(req: RecommendRequest) -> RecommendResponse:
         start = time.perf_counter()
-        with lock:
-            exclude = _resolve_ids(rec, req.exclude, "exclude")
-            include = (
-                None if req.include_only is None else _resolve_ids(rec, req.include_only, "include_only")
-            )
-            allowed = rec.allowed_internal(exclude if len(exclude) else None, include)
-            if req.user is not None:
-                user, row = _resolve_user(rec, req.user)
-                seqs, history = data.sequences, data.sequences.row(row)
-                user_ids = torch.tensor([row + 1])
-            else:
-                user, row = None, 0
-                history = _resolve_history(rec, req)
-                seqs = Sequences(np.array([0, len(history)]), history, np.zeros(len(history), dtype=np.int64))
-                user_ids = torch.zeros(1, dtype=torch.long)
-            used: Literal["model", "index"] = (
-                "index" if rec.index is not None and include is None else "model"
-            )
-            ranked = rec.rank(
-                seqs,
-                np.array([row]),
-                user_ids,
-                k=req.k,
-                filter_seen=req.filter_seen,
-                allowed=allowed,
-                retrieval=used,
-            )
-            items = _scored(rec, ranked)
-            shown = _items(rec, history[-rec.max_len :])
-        return RecommendResponse(user=user, history=shown, items=items, retrieval=used, took_ms=_ms(start))
+        return await on_model(_recommend, req, start)
+
+    def _recommend(req: RecommendRequest, start: float) -> RecommendResponse:
+        exclude = _resolve_ids(rec, req.exclude, "exclude")
+        include = None if req.include_only is None else _resolve_ids(rec, req.include_only, "include_only")
+        allowed = rec.allowed_internal(exclude if len(exclude) else None, include)
+        if req.user is not None:
+            user, row = _resolve_user(rec, req.user)
+            seqs, history = data.sequences, data.sequences.row(row)
+            user_ids = torch.tensor([row + 1])
+        else:
+            user, row = None, 0
+            history = _resolve_history(rec, req)
+            seqs = Sequences(np.array([0, len(history)]), history, np.zeros(len(history), dtype=np.int64))
+            user_ids = torch.zeros(1, dtype=torch.long)
+        used: Literal["model", "index"] = "index" if rec.index is not None and include is None else "model"
+        ranked = rec.rank(
+            seqs,
+            np.array([row]),
+            user_ids,
+            k=req.k,
+            filter_seen=req.filter_seen,
+            allowed=allowed,
+            retrieval=used,
+        )
+        return RecommendResponse(
+            user=user,
+            history=_items(rec, history[-rec.max_len :]),
+            items=_scored(rec, ranked),
+            retrieval=used,
+            took_ms=_ms(start),
+        )
 
     @app.get("/similar")
-    def similar(
+    async def similar(
         item: Annotated[str | None, Query(max_length=LIMITS.max_query_chars)] = None,
         title: Annotated[str | None, Query(min_length=1, max_length=LIMITS.max_query_chars)] = None,
         k: Annotated[int, Query(ge=1, le=LIMITS.max_k)] = 10,
@@ -331,18 +348,22 @@ def create_app(rec: Recommender, *, max_body_bytes: int = LIMITS.max_body_bytes)
         start = time.perf_counter()
         if (item is None) == (title is None):
             raise field_error(["query", "item"], "give exactly one of item, title", "value_error")
-        with lock:
-            if title is not None:
-                internal = _titles_to_ids(rec, [title], ["query", "title"])
-            else:
-                internal = _resolve_ids(rec, [item], "item", where="query")
-            ranked = rec.similar(internal, k, metric=metric)
-            items = _scored(rec, ranked)
-            query = _items(rec, internal)[0]
-        return SimilarResponse(query=query, metric=metric, items=items, took_ms=_ms(start))
+        return await on_model(_similar, item, title, k, metric, start)
+
+    def _similar(
+        item: str | None, title: str | None, k: int, metric: Literal["cosine", "dot"], start: float
+    ) -> SimilarResponse:
+        if title is not None:
+            internal = _titles_to_ids(rec, [title], ["query", "title"])
+        else:
+            internal = _resolve_ids(rec, [item], "item", where="query")
+        ranked = rec.similar(internal, k, metric=metric)
+        return SimilarResponse(
+            query=_items(rec, internal)[0], metric=metric, items=_scored(rec, ranked), took_ms=_ms(start)
+        )
 
     @app.get("/search")
-    def search(
+    async def search(
         q: Annotated[str, Query(min_length=1, max_length=LIMITS.max_query_chars)],
         k: Annotated[int, Query(ge=1, le=100)] = 20,
     ) -> SearchResponse:
@@ -351,8 +372,10 @@ def create_app(rec: Recommender, *, max_body_bytes: int = LIMITS.max_body_bytes)
             raise field_error(["query", "q"], f"dataset {data.name!r} has no item titles", "no_titles")
         if not q.strip():
             raise field_error(["query", "q"], "the query is blank", "value_error")
-        with lock:
-            found = rec.search(q, k)
+        return await on_model(_search, q, k, start)
+
+    def _search(q: str, k: int, start: float) -> SearchResponse:
+        found = rec.search(q, k)
         extra = [c for c in found.columns if c not in ("item", "title", "match", "popularity")]
         hits = [
             SearchHit(
