@@ -62,8 +62,7 @@ def commands(a: argparse.Namespace, folder: Path) -> dict[str, list[str]]:
     return {
         "seqrec": [
             sys.executable,
-            "-m",
-            "benchmarks.peers.seqrec_run",
+            str(HERE / "seqrec_run.py"),
             "--interactions",
             csv,
             "--loss",

@@ -29,6 +29,7 @@ from recbole.config import Config  # noqa: E402
 from recbole.data import create_dataset, data_preparation  # noqa: E402
 from recbole.trainer import Trainer  # noqa: E402
 from recbole.utils import get_model, init_seed  # noqa: E402
+from shared_args import add_training_args  # noqa: E402
 
 
 def main() -> None:
@@ -37,18 +38,7 @@ def main() -> None:
     p.add_argument("--dataset", required=True)
     p.add_argument("--model", default="SASRec")
     p.add_argument("--loss", default="CE", choices=["CE", "BPR"])
-    p.add_argument("--epochs", type=int, default=1)
-    p.add_argument("--eval-every", type=int, default=1)
-    p.add_argument("--max-len", type=int, default=50)
-    p.add_argument("--hidden", type=int, default=64)
-    p.add_argument("--inner", type=int, default=64)
-    p.add_argument("--layers", type=int, default=2)
-    p.add_argument("--heads", type=int, default=2)
-    p.add_argument("--dropout", type=float, default=0.2)
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--seed", type=int, default=42)
+    add_training_args(p)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     work = tempfile.mkdtemp(prefix="recbole-")

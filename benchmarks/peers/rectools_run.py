@@ -21,6 +21,7 @@ from pytorch_lightning import Callback, Trainer
 from rectools import Columns
 from rectools.dataset import Dataset
 from rectools.models import BERT4RecModel, SASRecModel
+from shared_args import add_training_args
 
 EPOCH_SECONDS: list[float] = []
 
@@ -38,16 +39,7 @@ def main() -> None:
     p.add_argument("--interactions", required=True)
     p.add_argument("--model", default="SASRec", choices=["SASRec", "BERT4Rec"])
     p.add_argument("--loss", default="softmax", choices=["softmax", "BCE", "gBCE", "sampled_softmax"])
-    p.add_argument("--epochs", type=int, default=1)
-    p.add_argument("--max-len", type=int, default=50)
-    p.add_argument("--hidden", type=int, default=64)
-    p.add_argument("--layers", type=int, default=2)
-    p.add_argument("--heads", type=int, default=2)
-    p.add_argument("--dropout", type=float, default=0.2)
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--seed", type=int, default=42)
+    add_training_args(p)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)

@@ -12,6 +12,7 @@ import statistics
 import time
 
 import torch
+from shared_args import add_training_args
 
 from seqrec import RuntimeOptions, SeqRec, SequenceDataset
 
@@ -25,18 +26,7 @@ def main() -> None:
     )
     p.add_argument("--model", default="SASRec", choices=["SASRec", "BERT4Rec"])
     p.add_argument("--loss", default="CE", choices=sorted(LOSS))
-    p.add_argument("--epochs", type=int, default=1)
-    p.add_argument("--eval-every", type=int, default=1)
-    p.add_argument("--max-len", type=int, default=50)
-    p.add_argument("--hidden", type=int, default=64)
-    p.add_argument("--inner", type=int, default=64)
-    p.add_argument("--layers", type=int, default=2)
-    p.add_argument("--heads", type=int, default=2)
-    p.add_argument("--dropout", type=float, default=0.2)
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--seed", type=int, default=42)
+    add_training_args(p)
     a = p.parse_args()
     data = SequenceDataset.from_file(a.interactions, columns={"user": "user_id", "item": "item_id"})
     model_cfg = {"name": a.model.lower(), "max_len": a.max_len, "hidden": a.hidden, "ff_hidden": a.inner}

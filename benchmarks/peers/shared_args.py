@@ -1,0 +1,25 @@
+"""Command-line arguments shared by the three drivers (seqrec, RecBole, RecTools).
+
+Standard library only: each driver runs as a script in its own virtual environment and imports this
+file from its own folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_training_args(p: argparse.ArgumentParser) -> None:
+    """Model size, optimisation and runtime: the settings every library gets identically."""
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--eval-every", type=int, default=1)
+    p.add_argument("--max-len", type=int, default=50)
+    p.add_argument("--hidden", type=int, default=64)
+    p.add_argument("--inner", type=int, default=64, help="feed-forward width (RecTools: fixed to hidden)")
+    p.add_argument("--layers", type=int, default=2)
+    p.add_argument("--heads", type=int, default=2)
+    p.add_argument("--dropout", type=float, default=0.2)
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--seed", type=int, default=42)
