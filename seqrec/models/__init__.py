@@ -19,73 +19,45 @@ if TYPE_CHECKING:
     from seqrec.data.dataset import SequenceDataset
 
 
+def _shared(cfg: Any) -> dict[str, Any]:
+    """The encoder arguments every model config declares (``seqrec.config`` base fields)."""
+    return {
+        "max_len": cfg.max_len,
+        "hidden": cfg.hidden,
+        "blocks": cfg.blocks,
+        "heads": cfg.heads,
+        "dropout": cfg.dropout,
+        "ff_hidden": cfg.ff_hidden,
+    }
+
+
 def _build_sasrec(cfg: SASRecConfig, num_items: int, num_users: int) -> SequenceModel:
-    return SASRec(
-        num_items,
-        max_len=cfg.max_len,
-        hidden=cfg.hidden,
-        blocks=cfg.blocks,
-        heads=cfg.heads,
-        dropout=cfg.dropout,
-        ff_hidden=cfg.ff_hidden,
-    )
+    return SASRec(num_items, **_shared(cfg))
 
 
 def _build_bert4rec(cfg: BERT4RecConfig, num_items: int, num_users: int) -> SequenceModel:
-    return BERT4Rec(
-        num_items,
-        max_len=cfg.max_len,
-        hidden=cfg.hidden,
-        blocks=cfg.blocks,
-        heads=cfg.heads,
-        dropout=cfg.dropout,
-        ff_hidden=cfg.ff_hidden,
-    )
+    return BERT4Rec(num_items, **_shared(cfg))
 
 
 def _build_ssept(cfg: SSEPTConfig, num_items: int, num_users: int) -> SequenceModel:
-    return SSEPT(
-        num_items,
-        num_users,
-        max_len=cfg.max_len,
-        hidden=cfg.hidden,
-        user_hidden=cfg.user_hidden,
-        blocks=cfg.blocks,
-        heads=cfg.heads,
-        dropout=cfg.dropout,
-        ff_hidden=cfg.ff_hidden,
-    )
+    return SSEPT(num_items, num_users, user_hidden=cfg.user_hidden, **_shared(cfg))
 
 
 def _build_tisasrec(cfg: TiSASRecConfig, num_items: int, num_users: int) -> SequenceModel:
-    return TiSASRec(
-        num_items,
-        max_len=cfg.max_len,
-        hidden=cfg.hidden,
-        blocks=cfg.blocks,
-        heads=cfg.heads,
-        dropout=cfg.dropout,
-        time_span=cfg.time_span,
-        ff_hidden=cfg.ff_hidden,
-    )
+    return TiSASRec(num_items, time_span=cfg.time_span, **_shared(cfg))
 
 
 def _build_sasfpt(cfg: SASFPTConfig, num_items: int, num_users: int) -> SequenceModel:
     return SASFPT(
         num_items,
         num_users,
-        max_len=cfg.max_len,
-        hidden=cfg.hidden,
-        blocks=cfg.blocks,
-        heads=cfg.heads,
-        dropout=cfg.dropout,
         time_span=cfg.time_span,
         week_embedding=cfg.week_embedding,
         week_buckets=cfg.week_buckets,
         user_embedding=cfg.user_embedding,
         group_loss_weight=cfg.group_loss_weight,
         group_margin=cfg.group_margin,
-        ff_hidden=cfg.ff_hidden,
+        **_shared(cfg),
     )
 
 
