@@ -88,6 +88,12 @@ are the published full-ML-1M numbers for the protocol of that row (SASRec, SSE-P
 100 uniform negatives; BERT4Rec: 100 popularity-sampled negatives). `epochs` is what ran under the
 `max_epochs` cap (early stopping on validation full-ranking NDCG@10, patience 3 validations);
 seconds_per_epoch is the median on this 2-core CPU machine with `threads` torch threads.
+
+Session of 2026-11-25: every model stopped at its epoch cap while validation was still improving
+(best epoch = last epoch), so none is converged: SASRec, SSE-PT, TiSASRec 80 epochs, SAS-FPT 60,
+BERT4Rec 30 (its paper settings use lr 1e-4, which needs hundreds of epochs). Two or three benchmark
+processes shared the two cores, so seconds per epoch are upper bounds. `git_commit` is the HEAD when a
+record was written; the model code did not change between those commits.
 """
 
 
