@@ -89,11 +89,12 @@ are the published full-ML-1M numbers for the protocol of that row (SASRec, SSE-P
 `max_epochs` cap (early stopping on validation full-ranking NDCG@10, patience 3 validations);
 seconds_per_epoch is the median on this 2-core CPU machine with `threads` torch threads.
 
-Session of 2026-11-25: every model stopped at its epoch cap while validation was still improving
-(best epoch = last epoch), so none is converged: SASRec, SSE-PT, TiSASRec 80 epochs, SAS-FPT 60,
-BERT4Rec 30 (its paper settings use lr 1e-4, which needs hundreds of epochs). Two or three benchmark
-processes shared the two cores, so seconds per epoch are upper bounds. `git_commit` is the HEAD when a
-record was written; the model code did not change between those commits.
+Session of 2026-11-25: SSE-PT and TiSASRec (80 epochs), SAS-FPT (60) and BERT4Rec (30) stopped at
+their epoch cap with validation still improving (best epoch = last epoch): not converged; BERT4Rec's
+paper settings use lr 1e-4, which needs hundreds of epochs. SASRec was rerun alone with a 200-epoch cap;
+early stopping ended it at epoch 120 (best validation at 105). Two or three benchmark processes shared
+the two cores, so seconds per epoch are upper bounds. `git_commit` is the HEAD when a record was
+written; the model code did not change between those commits.
 """
 
 
