@@ -502,21 +502,17 @@ def _timestamp_column(path: Path, frame: pl.DataFrame, source: str, unit: str) -
         return pl.col(source).dt.epoch("s")
     if dtype.is_integer():
         return pl.col(source).cast(pl.Int64)
-    converted, bad, problem = _conversion("int_or_integral_float", pl.col(source).cast(pl.Utf8))
-    _raise_first(
-        path,
-        frame,
-        bad,
-        lambda row: f"field {source!r} {problem}: {row[source]!r}",
-        field=source,
-        unit=unit,
-    )
-    return converted
+    return _convert_or_raise(path, frame, source, "int_or_integral_float", unit)
 
 
 def _rating_column(path: Path, frame: pl.DataFrame, source: str, unit: str) -> pl.Expr:
     """Float64 ratings; a non-numeric value raises."""
-    converted, bad, problem = _conversion("float", pl.col(source).cast(pl.Utf8))
+    return _convert_or_raise(path, frame, source, "float", unit)
+
+
+def _convert_or_raise(path: Path, frame: pl.DataFrame, source: str, kind: _Kind, unit: str) -> pl.Expr:
+    """The conversion of column ``source`` to ``kind``; the first value that does not convert raises."""
+    converted, bad, problem = _conversion(kind, pl.col(source).cast(pl.Utf8))
     _raise_first(
         path,
         frame,
