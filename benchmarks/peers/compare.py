@@ -37,6 +37,8 @@ def _run(cmd: list[str]) -> dict[str, Any]:
 
 def commands(a: argparse.Namespace, folder: Path) -> dict[str, list[str]]:
     common = [
+        "--model",
+        a.model,
         "--epochs",
         str(a.epochs),
         "--max-len",
@@ -111,6 +113,7 @@ def time_to_reach(curve: list[dict[str, Any]], target: float) -> float | None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", default="s3rec-beauty")
+    p.add_argument("--model", default="SASRec", choices=["SASRec", "BERT4Rec"])
     p.add_argument("--loss", default="CE", choices=sorted(RECTOOLS_LOSS))
     p.add_argument("--libraries", nargs="+", default=["seqrec", "RecBole", "RecTools"])
     p.add_argument("--epochs", type=int, default=5)
@@ -133,14 +136,15 @@ def main() -> None:
     for repeat in range(a.repeats):
         for lib in a.libraries:
             record = _run(cmds[lib])
-            record.update(run=f"{a.dataset}/{a.loss}/{lib}/{repeat}", dataset=a.dataset, repeat=repeat)
+            record.update(run=f"{a.dataset}/{a.model}/{a.loss}/{lib}/{repeat}", dataset=a.dataset, repeat=repeat)
             runs[lib].append(record)
     summary = []
     for lib, records in runs.items():
         row: dict[str, Any] = {
-            "run": f"{a.dataset}/{a.loss}/{lib}/median",
+            "run": f"{a.dataset}/{a.model}/{a.loss}/{lib}/median",
             "library": lib,
             "dataset": a.dataset,
+            "model": a.model,
             "loss": a.loss,
             "repeats": len(records),
             "epochs": a.epochs,
@@ -165,7 +169,7 @@ def main() -> None:
                 )
     env = environment()
     records = [dict(r, **env) for lib in runs for r in runs[lib]] + [dict(r, **env) for r in summary]
-    name = f"peers_{a.dataset}_{a.loss}"
+    name = f"peers_{a.dataset}_{a.model}_{a.loss}"
     columns = [
         "library",
         "repeats",
@@ -179,7 +183,7 @@ def main() -> None:
         "NDCG@10",
         "seconds_to_RecBole_best_valid_NDCG@10",
     ]
-    write_results(name, records, columns, f"seqrec vs peers: {a.dataset}, SASRec, {a.loss}", NOTES)
+    write_results(name, records, columns, f"seqrec vs peers: {a.dataset}, {a.model}, {a.loss}", NOTES)
 
 
 NOTES = """

@@ -88,9 +88,10 @@ class Trainer:
             tc.loss, num_items=data.num_items, num_negatives=tc.num_negatives, gbce_t=tc.gbce_t
         )
         self.objective = build_objective(config.model.name, data, config, self.loss)
-        self.optimizer = torch.optim.Adam(
-            model.parameters(), lr=tc.lr, betas=tc.betas, weight_decay=tc.weight_decay
-        )
+        trainable = trainable_parameters(model)  # transfer strategies freeze some
+        if not trainable:
+            raise ValueError("the model has no trainable parameters")
+        self.optimizer = torch.optim.Adam(trainable, lr=tc.lr, betas=tc.betas, weight_decay=tc.weight_decay)
         self.scheduler = (
             torch.optim.lr_scheduler.StepLR(self.optimizer, step_size=tc.lr_step_epochs, gamma=0.1)
             if tc.lr_step_epochs is not None
@@ -118,7 +119,7 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if tc.grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), tc.grad_clip)
+                torch.nn.utils.clip_grad_norm_(trainable_parameters(self.model), tc.grad_clip)
             self.optimizer.step()
             value = float(loss.detach())
             if not math.isfinite(value):
@@ -212,6 +213,10 @@ class Trainer:
             return
         with open(self.run_dir / "train_log.jsonl", "a", encoding="utf-8") as fh:
             fh.write(json.dumps(row) + "\n")
+
+
+def trainable_parameters(model: torch.nn.Module) -> list[torch.nn.Parameter]:
+    return [p for p in model.parameters() if p.requires_grad]
 
 
 def _summary_writer(run_dir: Path | None) -> Any:
