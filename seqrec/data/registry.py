@@ -207,7 +207,7 @@ def _verify(dataset: str, remote: RemoteFile, path: Path, origin: str) -> None:
 # --------------------------------------------------------------------------------------
 
 
-def _default_cache_dir() -> Path:
+def default_cache_dir() -> Path:
     """``$SEQREC_CACHE_DIR``, else ``$XDG_CACHE_HOME/seqrec``, else ``~/.cache/seqrec``."""
     configured = os.environ.get(CACHE_ENV)
     if configured:
@@ -320,7 +320,7 @@ def fetch(name: str, *, mirror: PathLike | None = None, cache_dir: PathLike | No
     """
     spec = get_spec(name)
     mirror_dir = _mirror_dir(mirror)
-    cache = Path(cache_dir).expanduser() if cache_dir is not None else _default_cache_dir()
+    cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     return {
         role: _fetch_file(spec.name, role, remote, mirror_dir, cache) for role, remote in spec.files.items()
     }

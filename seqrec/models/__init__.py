@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from torch import Tensor
+
 from seqrec.config import BERT4RecConfig, SASFPTConfig, SASRecConfig, SSEPTConfig, TiSASRecConfig
 from seqrec.data.objectives import CoInteractionPairs, DemographicPairs, UserPairs
 from seqrec.models.base import SequenceModel
@@ -14,6 +16,8 @@ from seqrec.models.sasfpt import SASFPT
 from seqrec.models.sasrec import SASRec
 from seqrec.models.ssept import SSEPT
 from seqrec.models.tisasrec import TiSASRec
+from seqrec.nn.adapters import insert_adapters
+from seqrec.nn.embeddings import TextItemEmbedding
 
 if TYPE_CHECKING:
     from seqrec.data.dataset import SequenceDataset
@@ -31,23 +35,43 @@ def _shared(cfg: Any) -> dict[str, Any]:
     }
 
 
-def _build_sasrec(cfg: SASRecConfig, num_items: int, num_users: int) -> SequenceModel:
-    return SASRec(num_items, **_shared(cfg))
+def _text_table(cfg: Any, text: Tensor | None) -> TextItemEmbedding | None:
+    """The text-based item table when ``cfg.item_text`` is set (``text``: the catalogue's vectors)."""
+    if cfg.item_text is None:
+        return None
+    if text is None:
+        raise ValueError(f"model.item_text is set: {cfg.name} needs the catalogue's text vectors")
+    t = cfg.item_text
+    return TextItemEmbedding(text, cfg.hidden, experts=t.experts, dropout=t.dropout, with_ids=t.with_ids)
 
 
-def _build_bert4rec(cfg: BERT4RecConfig, num_items: int, num_users: int) -> SequenceModel:
+def _build_sasrec(cfg: SASRecConfig, num_items: int, num_users: int, text: Tensor | None) -> SequenceModel:
+    return SASRec(num_items, item_embedding=_text_table(cfg, text), **_shared(cfg))
+
+
+def _build_bert4rec(
+    cfg: BERT4RecConfig, num_items: int, num_users: int, text: Tensor | None
+) -> SequenceModel:
     return BERT4Rec(num_items, **_shared(cfg))
 
 
-def _build_ssept(cfg: SSEPTConfig, num_items: int, num_users: int) -> SequenceModel:
-    return SSEPT(num_items, num_users, user_hidden=cfg.user_hidden, **_shared(cfg))
+def _build_ssept(cfg: SSEPTConfig, num_items: int, num_users: int, text: Tensor | None) -> SequenceModel:
+    return SSEPT(
+        num_items,
+        num_users,
+        user_hidden=cfg.user_hidden,
+        item_embedding=_text_table(cfg, text),
+        **_shared(cfg),
+    )
 
 
-def _build_tisasrec(cfg: TiSASRecConfig, num_items: int, num_users: int) -> SequenceModel:
-    return TiSASRec(num_items, time_span=cfg.time_span, **_shared(cfg))
+def _build_tisasrec(
+    cfg: TiSASRecConfig, num_items: int, num_users: int, text: Tensor | None
+) -> SequenceModel:
+    return TiSASRec(num_items, time_span=cfg.time_span, item_embedding=_text_table(cfg, text), **_shared(cfg))
 
 
-def _build_sasfpt(cfg: SASFPTConfig, num_items: int, num_users: int) -> SequenceModel:
+def _build_sasfpt(cfg: SASFPTConfig, num_items: int, num_users: int, text: Tensor | None) -> SequenceModel:
     return SASFPT(
         num_items,
         num_users,
@@ -57,11 +81,12 @@ def _build_sasfpt(cfg: SASFPTConfig, num_items: int, num_users: int) -> Sequence
         user_embedding=cfg.user_embedding,
         group_loss_weight=cfg.group_loss_weight,
         group_margin=cfg.group_margin,
+        item_embedding=_text_table(cfg, text),
         **_shared(cfg),
     )
 
 
-BUILDERS: dict[str, Callable[[Any, int, int], SequenceModel]] = {
+BUILDERS: dict[str, Callable[[Any, int, int, Tensor | None], SequenceModel]] = {
     "sasrec": _build_sasrec,
     "bert4rec": _build_bert4rec,
     "ssept": _build_ssept,
@@ -110,12 +135,20 @@ OBJECTIVE_OPTIONS: dict[str, Callable[[Any, SequenceDataset], dict[str, Any]]] =
 """Keyword options of a model's objective, from its config and the dataset (none when absent)."""
 
 
-def build_model(cfg: Any, num_items: int, num_users: int) -> SequenceModel:
+def build_model(cfg: Any, num_items: int, num_users: int, item_text: Tensor | None = None) -> SequenceModel:
+    """The model of ``cfg`` for a catalogue of ``num_items`` and ``num_users`` users.
+
+    ``item_text``: the catalogue's text vectors ``[N + 1, T]`` when ``cfg.item_text`` is set. With
+    ``cfg.adapter_size`` the blocks get residual adapters (identity at initialisation).
+    """
     try:
         builder = BUILDERS[cfg.name]
     except KeyError:
         raise ValueError(f"unknown model {cfg.name!r}; known: {sorted(BUILDERS)}") from None
-    return builder(cfg, num_items, num_users)
+    model = builder(cfg, num_items, num_users, item_text)
+    if cfg.adapter_size is not None:
+        insert_adapters(model, cfg.adapter_size)
+    return model
 
 
 def objective_options(cfg: Any, data: SequenceDataset) -> dict[str, Any]:

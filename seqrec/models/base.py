@@ -9,11 +9,13 @@ loss) lives on the data side; the loss function is passed in.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from seqrec.data.batch import SequenceBatch, TrainBatch
+from seqrec.nn.embeddings import ItemEmbedding, TextItemEmbedding, UserEmbedding
 from seqrec.nn.losses import SequenceLoss
 
 
@@ -23,6 +25,24 @@ class SequenceModel(nn.Module, ABC):
     num_items: int
     causal: bool = True
     """Whether the state at position t depends only on the inputs up to t (False: bidirectional)."""
+    indexed_parameters: ClassVar[dict[str, str]] = {}
+    """Plain parameters indexed by item or user id on dim 0 (tables are found by their module type)."""
+
+    def vocab_indexed(self) -> dict[str, str]:
+        """State-dict keys whose rows are indexed by ids: ``{key: "item" | "user" | "derived"}``.
+
+        ``derived`` marks buffers computed from the catalogue's own data (text vectors). Transfer maps
+        "item" / "user" rows across vocabularies and never copies "derived" ones.
+        """
+        out = dict(self.indexed_parameters)
+        for name, module in self.named_modules():
+            prefix = f"{name}." if name else ""
+            if isinstance(module, ItemEmbedding | UserEmbedding):
+                out[f"{prefix}weight"] = module.indexed_by
+            elif isinstance(module, TextItemEmbedding):
+                for buffer in module.derived_buffers:
+                    out[f"{prefix}{buffer}"] = "derived"
+        return out
 
     @abstractmethod
     def encode(self, batch: SequenceBatch) -> Tensor:

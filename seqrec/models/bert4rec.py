@@ -18,6 +18,8 @@ oldest item when the history already fills ``max_len``) and scores the mask posi
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -26,11 +28,13 @@ from seqrec.data.batch import SequenceBatch
 from seqrec.models.base import SequenceModel
 from seqrec.nn.attention import positions_from_end
 from seqrec.nn.bert import BertEncoder
+from seqrec.nn.embeddings import ItemEmbedding
 from seqrec.nn.init import bert_init
 
 
 class BERT4Rec(SequenceModel):
     causal = False
+    indexed_parameters: ClassVar[dict[str, str]] = {"output_bias": "item"}  # b_O: one entry per item
 
     def __init__(
         self,
@@ -47,7 +51,7 @@ class BERT4Rec(SequenceModel):
         self.num_items = num_items
         self.mask_token = num_items + 1
         self.max_len = max_len
-        self.item_emb = nn.Embedding(num_items + 2, hidden, padding_idx=0)
+        self.item_emb = ItemEmbedding(num_items + 2, hidden, padding_idx=0)  # last row: [MASK]
         self.pos_emb = nn.Embedding(max_len + 1, hidden, padding_idx=0)
         self.emb_norm = nn.LayerNorm(hidden, eps=1e-12)
         self.emb_dropout = nn.Dropout(dropout)

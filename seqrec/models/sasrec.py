@@ -22,6 +22,8 @@ from torch import Tensor, nn
 from seqrec.data.batch import SequenceBatch
 from seqrec.models.base import SequenceModel
 from seqrec.nn.attention import SASRecEncoder, positions_from_end
+from seqrec.nn.embeddings import ItemTable, item_table_or_ids
+from seqrec.nn.init import reset_text_tables
 
 __all__ = ["SASRec", "positions_from_end"]
 
@@ -37,12 +39,14 @@ class SASRec(SequenceModel):
         heads: int,
         dropout: float,
         ff_hidden: int | None = None,
+        item_embedding: ItemTable | None = None,
     ) -> None:
+        """``item_embedding``: an item table to use instead of an id table (e.g. text-based)."""
         super().__init__()
         self.num_items = num_items
         self.max_len = max_len
         self.hidden = hidden
-        self.item_emb = nn.Embedding(num_items + 1, hidden, padding_idx=0)
+        self.item_emb = item_table_or_ids(item_embedding, num_items + 1, hidden)
         self.pos_emb = nn.Embedding(max_len + 1, hidden, padding_idx=0)
         self.emb_dropout = nn.Dropout(dropout)
         self.encoder = SASRecEncoder(hidden, blocks, heads, dropout, ff_hidden or hidden, causal=True)
@@ -52,12 +56,16 @@ class SASRec(SequenceModel):
         for module in self.modules():
             if isinstance(module, nn.Linear):
                 nn.init.xavier_uniform_(module.weight)
-                nn.init.zeros_(module.bias)
-        nn.init.xavier_normal_(self.item_emb.weight)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+        if isinstance(self.item_emb, nn.Embedding):
+            nn.init.xavier_normal_(self.item_emb.weight)
+            with torch.no_grad():
+                self.item_emb.weight[0].zero_()
         nn.init.xavier_normal_(self.pos_emb.weight)
         with torch.no_grad():
-            self.item_emb.weight[0].zero_()
             self.pos_emb.weight[0].zero_()
+        reset_text_tables(self)
 
     def embed(self, batch: SequenceBatch) -> tuple[Tensor, Tensor]:
         items = batch.items[:, -self.max_len :]  # [B, L]
@@ -73,4 +81,4 @@ class SASRec(SequenceModel):
         return self.encoder(x, valid)  # [B, L, D]
 
     def item_table(self) -> Tensor:
-        return self.item_emb.weight  # [N + 1, D]
+        return self.item_emb.table()  # [N + 1, D]

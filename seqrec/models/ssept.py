@@ -28,6 +28,7 @@ from torch import Tensor, nn
 from seqrec.data.batch import SequenceBatch
 from seqrec.models.base import SequenceModel
 from seqrec.nn.attention import SASRecEncoder, positions_from_end
+from seqrec.nn.embeddings import ItemTable, UserEmbedding, item_table_or_ids
 from seqrec.nn.init import xavier_init
 
 
@@ -44,6 +45,7 @@ class SSEPT(SequenceModel):
         heads: int,
         dropout: float,
         ff_hidden: int | None = None,
+        item_embedding: ItemTable | None = None,
     ) -> None:
         super().__init__()
         self.num_items = num_items
@@ -51,8 +53,8 @@ class SSEPT(SequenceModel):
         self.hidden = hidden
         self.user_hidden = user_hidden
         width = hidden + user_hidden
-        self.item_emb = nn.Embedding(num_items + 1, hidden, padding_idx=0)
-        self.user_emb = nn.Embedding(num_users + 1, user_hidden, padding_idx=0)
+        self.item_emb = item_table_or_ids(item_embedding, num_items + 1, hidden)
+        self.user_emb = UserEmbedding(num_users + 1, user_hidden, padding_idx=0)
         self.pos_emb = nn.Embedding(max_len + 1, width, padding_idx=0)
         self.emb_dropout = nn.Dropout(dropout)
         self.encoder = SASRecEncoder(width, blocks, heads, dropout, ff_hidden or width, causal=True)
@@ -79,5 +81,5 @@ class SSEPT(SequenceModel):
         return torch.cat([f[..., : self.hidden], user_term], dim=-1)  # [B, L, d_i + 1]
 
     def item_table(self) -> Tensor:
-        table = self.item_emb.weight  # [N + 1, d_i]
+        table = self.item_emb.table()  # [N + 1, d_i]
         return torch.cat([table, table.new_ones(table.shape[0], 1)], dim=1)  # [N + 1, d_i + 1]

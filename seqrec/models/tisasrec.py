@@ -25,6 +25,7 @@ from torch import Tensor, nn
 
 from seqrec.data.batch import SequenceBatch
 from seqrec.models.base import SequenceModel
+from seqrec.nn.embeddings import ItemTable, item_table_or_ids
 from seqrec.nn.init import xavier_init
 from seqrec.nn.time_aware import TimeAwareEncoder
 
@@ -41,12 +42,13 @@ class TiSASRec(SequenceModel):
         dropout: float,
         time_span: int,
         ff_hidden: int | None = None,
+        item_embedding: ItemTable | None = None,
     ) -> None:
         super().__init__()
         self.num_items = num_items
         self.max_len = max_len
         self.hidden = hidden
-        self.item_emb = nn.Embedding(num_items + 1, hidden, padding_idx=0)
+        self.item_emb = item_table_or_ids(item_embedding, num_items + 1, hidden)
         self.emb_dropout = nn.Dropout(dropout)
         self.encoder = TimeAwareEncoder(
             hidden, blocks, heads, dropout, ff_hidden or hidden, max_len=max_len, time_span=time_span
@@ -65,4 +67,4 @@ class TiSASRec(SequenceModel):
         return self.encoder(x, valid, timestamps)  # [B, L, D]
 
     def item_table(self) -> Tensor:
-        return self.item_emb.weight  # [N + 1, D]
+        return self.item_emb.table()  # [N + 1, D]

@@ -72,23 +72,34 @@ class PointWiseFeedForward(nn.Module):
         self.fc2 = nn.Linear(inner, hidden)
         self.drop = nn.Dropout(dropout)
 
+    def transform(self, x: Tensor) -> Tensor:
+        """The feed-forward output before its residual, ``[..., D]``."""
+        return self.drop(self.fc2(self.drop(F.relu(self.fc1(x)))))
+
     def forward(self, x: Tensor) -> Tensor:
-        return x + self.drop(self.fc2(self.drop(F.relu(self.fc1(x)))))
+        return x + self.transform(x)
 
 
 class SASRecBlock(nn.Module):
+    """One block; ``attn_adapter`` / ``ffn_adapter`` are identity slots for transfer adapters
+    (``seqrec.nn.adapters``), applied to each sublayer's output before its residual."""
+
     def __init__(self, hidden: int, heads: int, dropout: float, inner: int) -> None:
         super().__init__()
+        self.hidden = hidden
         self.attn_norm = nn.LayerNorm(hidden, eps=1e-8)
         self.attn = MultiHeadSelfAttention(hidden, heads, dropout)
         self.ffn_norm = nn.LayerNorm(hidden, eps=1e-8)
         self.ffn = PointWiseFeedForward(hidden, inner, dropout)
+        self.attn_adapter: nn.Module = nn.Identity()
+        self.ffn_adapter: nn.Module = nn.Identity()
 
     def forward(self, x: Tensor, mask: Tensor, keep: Tensor) -> Tensor:
         """x: [B, L, D]; mask: [B, 1, L, L] bool; keep: [B, L, 1] float (1 on real items)."""
         q = self.attn_norm(x)  # [B, L, D]
-        x = q + self.attn(q, x, mask)  # [B, L, D]
-        x = self.ffn(self.ffn_norm(x))  # [B, L, D]
+        x = q + self.attn_adapter(self.attn(q, x, mask))  # [B, L, D]
+        y = self.ffn_norm(x)  # [B, L, D]
+        x = y + self.ffn_adapter(self.ffn.transform(y))  # [B, L, D]
         return x * keep
 
 

@@ -30,11 +30,16 @@ class BertLayer(nn.Module):
         self.fc2 = nn.Linear(inner, hidden)
         self.ffn_norm = nn.LayerNorm(hidden, eps=1e-12)
         self.drop = nn.Dropout(dropout)
+        self.hidden = hidden
+        self.attn_adapter: nn.Module = nn.Identity()  # transfer adapter slots (seqrec.nn.adapters)
+        self.ffn_adapter: nn.Module = nn.Identity()
 
     def forward(self, x: Tensor, mask: Tensor, keep: Tensor) -> Tensor:
         """x: [B, L, D]; mask: [B, 1, L, L] bool; keep: [B, L, 1] float (1 on real items)."""
-        a = self.attn_norm(x + self.drop(self.attn_out(self.attn(x, x, mask))))  # [B, L, D]
-        h = self.ffn_norm(a + self.drop(self.fc2(F.gelu(self.fc1(a)))))  # [B, L, D]
+        attn = self.attn_adapter(self.drop(self.attn_out(self.attn(x, x, mask))))  # [B, L, D]
+        a = self.attn_norm(x + attn)  # [B, L, D]
+        ffn = self.ffn_adapter(self.drop(self.fc2(F.gelu(self.fc1(a)))))  # [B, L, D]
+        h = self.ffn_norm(a + ffn)  # [B, L, D]
         return h * keep
 
 

@@ -5,6 +5,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from seqrec.nn.embeddings import TextItemEmbedding
+
+
+def reset_text_tables(module: nn.Module) -> None:
+    for m in module.modules():
+        if isinstance(m, TextItemEmbedding):
+            m.reset_parameters()  # its own scheme, not the model's
+
 
 @torch.no_grad()
 def xavier_init(module: nn.Module) -> None:
@@ -19,6 +27,7 @@ def xavier_init(module: nn.Module) -> None:
             nn.init.xavier_normal_(m.weight)
             if m.padding_idx is not None:
                 m.weight[m.padding_idx].zero_()
+    reset_text_tables(module)
 
 
 @torch.no_grad()
@@ -31,3 +40,4 @@ def bert_init(module: nn.Module, std: float = 0.02) -> None:
             nn.init.zeros_(m.bias)
         if isinstance(m, nn.Embedding) and m.padding_idx is not None:
             m.weight[m.padding_idx].zero_()
+    reset_text_tables(module)

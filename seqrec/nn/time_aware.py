@@ -131,6 +131,9 @@ class TimeAwareBlock(nn.Module):
         self.attn = TimeAwareSelfAttention(hidden, heads, dropout)
         self.ffn_norm = nn.LayerNorm(hidden, eps=1e-8)
         self.ffn = PointWiseFeedForward(hidden, inner, dropout)
+        self.hidden = hidden
+        self.attn_adapter: nn.Module = nn.Identity()  # transfer adapter slots (seqrec.nn.adapters)
+        self.ffn_adapter: nn.Module = nn.Identity()
 
     def forward(
         self,
@@ -142,8 +145,9 @@ class TimeAwareBlock(nn.Module):
     ) -> Tensor:
         """x: [B, L, D]; keep: [B, L, 1]; relations: (pos_k, pos_v [B, L, D], table_k, table_v [K+1, D])."""
         q = self.attn_norm(x)  # [B, L, D]
-        x = q + self.attn(q, x, mask, intervals, *relations)  # [B, L, D]
-        x = self.ffn(self.ffn_norm(x))  # [B, L, D]
+        x = q + self.attn_adapter(self.attn(q, x, mask, intervals, *relations))  # [B, L, D]
+        y = self.ffn_norm(x)  # [B, L, D]
+        x = y + self.ffn_adapter(self.ffn.transform(y))  # [B, L, D]
         return x * keep
 
 

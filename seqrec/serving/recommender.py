@@ -31,21 +31,17 @@ import numpy as np
 import polars as pl
 import torch
 
-from seqrec.config import RunConfig, build_config
+from seqrec.config import RunConfig
 from seqrec.data.batch import SequenceBatch
 from seqrec.data.dataset import SequenceDataset
 from seqrec.data.sequences import Sequences
 from seqrec.evaluation.ranking import full_histories, history_batch, mask_items
-from seqrec.io import read_json
-from seqrec.models import build_model
 from seqrec.models.base import SequenceModel
+from seqrec.run_dir import load_run
 from seqrec.serving.index import IndexConfig, RetrievalIndex, file_sha256
-from seqrec.training.checkpoint import load_weights
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
-"""The run-directory format this module reads (``seqrec.api.FORMAT_VERSION`` writes it)."""
 
 Retrieval = Literal["auto", "model", "index"]
 Histories = Mapping[Any, Sequence[Any]] | Sequence[Sequence[Any]]
@@ -129,20 +125,9 @@ class Recommender:
         (and saves it beside the weights when ``save_index``).
         """
         path = Path(run_dir)
-        header = read_json(path / "config.json")
-        if header.get("format_version") != FORMAT_VERSION:
-            raise ValueError(
-                f"{path / 'config.json'}: unsupported format_version {header.get('format_version')}"
-            )
-        config = build_config(header["config"], source=str(path / "config.json"))
-        data = SequenceDataset.load(path / "data")
-        dims = header["model_dims"]
-        if dims["num_items"] != data.num_items or dims["num_users"] != data.num_users:
-            raise ValueError(f"{path}: model dims {dims} differ from the stored vocabularies")
-        model = build_model(config.model, data.num_items, data.num_users)
-        load_weights(model, path / "model.safetensors")
         torch_device = torch.device(device)
-        model.to(torch_device)
+        run = load_run(path, torch_device)
+        model, data, config = run.model, run.data, run.config
         rec = cls(model, data, max_len=config.model.max_len, device=torch_device, config=config, run_dir=path)
         if index is not None:
             cfg = index if isinstance(index, IndexConfig) else IndexConfig(kind=index)  # type: ignore[arg-type]

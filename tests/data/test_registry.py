@@ -149,10 +149,10 @@ def test_cache_dir_from_environment(
     assert registry.fetch("toy") == {"interactions": cached}
 
 
-def test_default_cache_dir_follows_xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def testdefault_cache_dir_follows_xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(registry.CACHE_ENV, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    assert registry._default_cache_dir() == tmp_path / "seqrec"
+    assert registry.default_cache_dir() == tmp_path / "seqrec"
 
 
 def test_checksum_mismatch_names_file_expected_and_actual(toy: DatasetSpec, tmp_path: Path) -> None:
