@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import random
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
@@ -12,7 +13,7 @@ import torch
 
 @dataclass(frozen=True)
 class RuntimeOptions:
-    """Device, threads, seed and verbosity. Changing these never changes the configuration."""
+    """Device, threads, seed, precision and verbosity. Changing these never changes the configuration."""
 
     device: str = "cpu"
     """``cpu``, ``cuda``, ``cuda:1`` or ``auto`` (cuda when available)."""
@@ -21,6 +22,15 @@ class RuntimeOptions:
     seed: int = 42
     progress: bool = True
     """Show tqdm progress bars."""
+    precision: Literal["fp32", "bf16"] = "fp32"
+    """Training arithmetic: ``fp32``, or ``bf16`` autocast (``torch.autocast``) around each training
+    step's forward pass and loss; weights, optimizer state and evaluation stay float32. Validation
+    scores stay float32 because bf16 scores tie often and ties count against the model. On CPUs without
+    native bf16 matmuls (AVX2 only) bf16 is slower, not faster: see ``benchmarks/results/hardware.md``."""
+
+    def __post_init__(self) -> None:
+        if self.precision not in ("fp32", "bf16"):
+            raise ValueError(f"unknown precision {self.precision!r}: expected 'fp32' or 'bf16'")
 
     def torch_device(self) -> torch.device:
         if self.device == "auto":

@@ -114,8 +114,10 @@ class Trainer:
             disable=not self.runtime.progress,
             leave=False,
         )
+        bf16 = self.runtime.precision == "bf16"
         for batch in bar:
-            loss = self.model.training_loss(batch.to(self.device), self.loss)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
+                loss = self.model.training_loss(batch.to(self.device), self.loss)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if tc.grad_clip is not None:

@@ -1,0 +1,46 @@
+"""The hardware benchmark's parts on tiny inputs: matmul timing, FLOP counting split by module."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from benchmarks.hardware import count_epoch, matmul_gflops, peaks, time_encoder
+from seqrec import RuntimeOptions, SequenceDataset
+from seqrec.config import build_config
+from seqrec.models import BUILDERS, build_model
+from seqrec.training.trainer import Trainer
+
+
+def test_matmul_gflops_positive() -> None:
+    gflops, repeats, _ = matmul_gflops(torch.device("cpu"), torch.float32, 64, repeats=3, budget_s=1.0)
+    assert gflops > 0 and 1 <= repeats <= 3
+
+
+def test_peaks_take_the_best_size_per_dtype() -> None:
+    records = [
+        {"kind": "matmul", "dtype": "fp32", "gflops": 10.0},
+        {"kind": "matmul", "dtype": "fp32", "gflops": 40.0},
+        {"kind": "matmul", "dtype": "bf16", "error": "unsupported"},
+    ]
+    assert peaks(records) == {"fp32": 40.0}
+    assert records[0]["share_of_peak"] == pytest.approx(0.25)
+
+
+@pytest.mark.parametrize("name", sorted(BUILDERS))
+def test_epoch_flops_split_encoder_and_rest(name: str, dataset: SequenceDataset) -> None:
+    one_thread = RuntimeOptions(progress=False, seed=7, threads=1)
+    cfg = build_config(
+        {
+            "data": {},
+            "model": {"name": name, "max_len": 10, "hidden": 16, "heads": 2},
+            "training": {"loss": "ce", "batch_size": 32},
+        }
+    )
+    one_thread.apply()
+    trainer = Trainer(build_model(cfg.model, dataset.num_items, dataset.num_users), dataset, cfg, one_thread)
+    counted, capture = count_epoch(trainer)
+    assert counted["batches"] == trainer.objective.num_batches(32)
+    # the encoder does most of the matmuls; the rest (CE scoring against 60 items) is not zero
+    assert 0 < counted["flops_rest"] < counted["flops_encoder"] < counted["flops_epoch"]
+    assert time_encoder(trainer.model.encoder, capture, torch.device("cpu"), "bf16") > 0
