@@ -1,4 +1,5 @@
-"""The ``seqrec`` command: train, evaluate, recommend, recommend-batch, build-index, serve, datasets."""
+"""The ``seqrec`` command: train, finetune, evaluate, recommend, recommend-batch, build-index, serve,
+datasets."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ import polars as pl
 import typer
 
 from seqrec.api import SeqRec
-from seqrec.config import ConfigError, load_config
+from seqrec.config import ConfigError, DataConfig, apply_override, build_config, load_config
+from seqrec.data.dataset import SequenceDataset
 from seqrec.runtime import RuntimeOptions
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -97,39 +99,137 @@ def train(
     except ConfigError as exc:
         _fail(str(exc))
         return
-    from seqrec.data.dataset import SequenceDataset
-
     if cfg.data.dataset is None and cfg.data.path is None:
         _fail("no data: pass --dataset NAME, or a config with data.dataset / data.path")
     name = cfg.data.dataset or Path(str(cfg.data.path)).stem
     run_dir = output or Path("runs") / f"{name}-{cfg.model.name}"
     _setup_logging(run_dir)
     runtime = RuntimeOptions(device=device, threads=threads, seed=seed, progress=progress)
+    data = _prepare(cfg.data)
+    model = SeqRec(cfg, runtime=runtime).fit(data, run_dir=run_dir)
+    _report(model, run_dir, show_users)
+
+
+def _prepare(cfg: DataConfig) -> SequenceDataset:
+    """Load and prepare a dataset, print its size; a bad file or option is a clean error."""
     try:
-        data = SequenceDataset.from_config(cfg.data)
+        data = SequenceDataset.from_config(cfg)
     except (OSError, ValueError, RuntimeError, KeyError) as exc:
         _fail(str(exc))
-        return
+        raise AssertionError from exc  # unreachable: _fail exits
     stats = data.stats()
     partial = " (PARTIAL dataset)" if data.partial else ""
     typer.echo(
         f"dataset {data.name}{partial}: {stats['users']} users, {stats['items']} items, "
         f"{stats['interactions']} interactions, split {stats['split']}"
     )
-    model = SeqRec(cfg, runtime=runtime).fit(data, run_dir=run_dir)
-    assert model.fit_result is not None
-    typer.echo(
-        f"trained {len(model.fit_result.history)} epochs in {model.fit_result.seconds:.1f}s; "
-        f"best validation {cfg.training.early_stopping_metric} {model.fit_result.best_metric:.4f} "
-        f"at epoch {model.fit_result.best_epoch}"
-    )
+    return data
+
+
+def _report(model: SeqRec, run_dir: Path, show_users: int) -> None:
+    """After training: the fit summary, test metrics (full + sampled), save, a few recommendations."""
+    assert model.data is not None
+    data = model.data
+    if model.fit_result is not None:
+        typer.echo(
+            f"trained {len(model.fit_result.history)} epochs in {model.fit_result.seconds:.1f}s; "
+            f"best validation {model.config.training.early_stopping_metric} "
+            f"{model.fit_result.best_metric:.4f} at epoch {model.fit_result.best_epoch}"
+        )
     records = [model.evaluate("test", "full"), model.evaluate("test", "sampled")]
     model.save(run_dir)
+    partial = " (PARTIAL dataset)" if data.partial else ""
     typer.echo(f"\ntest metrics ({data.name}{partial}):\n" + _metrics_table(records))
     if show_users:
         users = data.users.to_external(np.arange(1, min(show_users, data.num_users) + 1)).to_list()
         _show_recommendations(model, users, 10)
     typer.echo(f"\nrun saved to {run_dir}")
+
+
+@app.command()
+def finetune(
+    parent: Annotated[Path, typer.Argument(help="The pre-trained run directory.")],
+    strategy: Annotated[
+        str, typer.Option(help="full, freeze-encoder or adapters (what trains on the target).")
+    ],
+    dataset: Annotated[
+        str | None, typer.Option(help="Registered target dataset (sets data.dataset).")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="YAML with the target's data section.")
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", "-s", help="Override data.*, training.* or evaluation.* (key=value)."),
+    ] = None,
+    map_ids: Annotated[
+        str, typer.Option(help="Map shared external ids to pre-trained rows: none, items, users, both.")
+    ] = "none",
+    adapter_size: Annotated[int | None, typer.Option(help="Adapter bottleneck width (adapters).")] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Run directory (default runs/<dataset>-<model>-<strategy>)."),
+    ] = None,
+    show_users: Annotated[int, typer.Option(help="Print recommendations for this many users.")] = 2,
+    device: DeviceOpt = "cpu",
+    threads: ThreadsOpt = None,
+    seed: SeedOpt = 42,
+    progress: ProgressOpt = True,
+) -> None:
+    """Fine-tune a trained run on another dataset (training.epochs=0: evaluate the transfer zero-shot)."""
+    from seqrec.transfer import STRATEGIES
+    from seqrec.transfer import finetune as run_finetune
+
+    if strategy not in STRATEGIES:
+        _fail(f"--strategy must be one of {list(STRATEGIES)}, got {strategy!r}")
+    raw: dict[str, Any] = {}
+    if config is not None:
+        raw = load_config(config).model_dump(mode="json", include={"data"})
+    sections: dict[str, dict[str, Any]] = {
+        "data": dict(raw.get("data", {})),
+        "training": {},
+        "evaluation": {},
+    }
+    if dataset is not None:
+        sections["data"].update(dataset=dataset, path=None)
+    try:
+        for assignment in set_ or []:
+            section = assignment.split(".", 1)[0]
+            if section not in sections:
+                raise ConfigError(
+                    f"{assignment}: finetune takes data.*, training.* and evaluation.* overrides"
+                )
+            apply_override(sections, assignment)
+        data_cfg = build_config({"data": sections["data"]}, source="finetune").data
+    except ConfigError as exc:
+        _fail(str(exc))
+        return
+    if data_cfg.dataset is None and data_cfg.path is None:
+        _fail("no target data: pass --dataset NAME, or --config with a data section")
+    runtime = RuntimeOptions(device=device, threads=threads, seed=seed, progress=progress)
+    parent_run = _load(parent, runtime)
+    name = data_cfg.dataset or Path(str(data_cfg.path)).stem
+    run_dir = output or Path("runs") / f"{name}-{parent_run.config.model.name}-{strategy}"
+    _setup_logging(run_dir)
+    data = _prepare(data_cfg)
+    try:
+        model = run_finetune(
+            parent_run,
+            data,
+            strategy=strategy,
+            map_ids=map_ids,  # type: ignore[arg-type]
+            adapter_size=adapter_size,
+            training=sections["training"],
+            evaluation=sections["evaluation"],
+            runtime=runtime,
+            run_dir=run_dir,
+        )
+    except (ConfigError, ValueError) as exc:
+        _fail(str(exc))
+        return
+    assert model.transfer is not None
+    model.transfer["parent_run"] = str(parent)
+    _report(model, run_dir, show_users)
 
 
 @app.command("evaluate")

@@ -51,6 +51,10 @@ class DataConfig(_Strict):
     """Column mapping for csv / tsv / parquet files."""
     items_path: Path | None = None
     """Optional item metadata table (CSV / TSV / Parquet with an ``item`` column, e.g. ``title``)."""
+    missing_timestamps: Literal["error", "drop"] = "error"
+    """Interactions without a timestamp when others have one: an error (default), or drop them (e.g.
+    ``lastfm-hetrec2011``, where only tagged artists carry a time). A file with no timestamps at all
+    keeps its file order instead."""
     min_rating: float | None = None
     """Drop interactions whose rating is below this value (needs a rating column)."""
     min_user_interactions: PositiveInt = 1

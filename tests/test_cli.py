@@ -72,3 +72,39 @@ def test_config_error_names_the_key(tmp_path: Path) -> None:
     result = runner.invoke(app, ["train", "-c", str(config), "--set", "model.hiddden=3"])
     assert result.exit_code == 2
     assert "model.hiddden: unknown key" in result.output
+
+
+def test_finetune_on_another_file(tmp_path: Path) -> None:
+    config = _write_inputs(tmp_path)
+    parent = tmp_path / "parent"
+    result = runner.invoke(
+        app, ["train", "-c", str(config), "-o", str(parent), "--no-progress", "--show-users", "0"]
+    )
+    assert result.exit_code == 0, result.output
+    target = synthetic_log(num_users=30, num_items=30, length=8, seed=5).with_columns(pl.col("item") + 15)
+    target = target.rename({"user": "user_id", "item": "item_id"})  # the default column names
+    target.write_csv(tmp_path / "target.csv")
+    child = tmp_path / "child"
+    common = ["--set", f"data.path={tmp_path / 'target.csv'}", "--set", "training.epochs=1", "-o", str(child)]
+
+    result = runner.invoke(app, ["finetune", str(parent), *common])
+    assert result.exit_code != 0  # --strategy is required
+    result = runner.invoke(app, ["finetune", str(parent), "--strategy", "partial", *common])
+    assert result.exit_code == 2 and "--strategy must be one of" in result.output
+    result = runner.invoke(
+        app, ["finetune", str(parent), "--strategy", "adapters", "--set", "model.hidden=8"]
+    )
+    assert result.exit_code == 2 and "finetune takes data.*" in result.output
+
+    result = runner.invoke(
+        app,
+        ["finetune", str(parent), "--strategy", "adapters", "--map-ids", "items", "--no-progress", *common],
+    )
+    assert result.exit_code == 0, result.output
+    assert "items: 15 of 30 mapped to pre-trained rows" in result.output
+    assert "trainable parameters:" in result.output and "test metrics" in result.output
+    header = json.loads((child / "config.json").read_text())
+    assert header["transfer"]["parent_run"] == str(parent)
+    assert header["transfer"]["strategy"] == "adapters" and header["config"]["model"]["adapter_size"] == 32
+    result = runner.invoke(app, ["recommend", str(child), "--user", "3", "--k", "3"])
+    assert result.exit_code == 0, result.output

@@ -39,7 +39,14 @@ def filter_interactions(frame: pl.DataFrame, cfg: DataConfig) -> tuple[pl.DataFr
         df = df.with_columns(pl.col(ROW).cast(pl.Int64).alias("timestamp"))
     elif df["timestamp"].null_count():
         n_null = df["timestamp"].null_count()
-        raise ValueError(f"{n_null} interaction(s) have no timestamp; drop them or give a timestamp column")
+        if cfg.missing_timestamps == "error":
+            first = int(df.filter(pl.col("timestamp").is_null())[ROW][0])
+            raise ValueError(
+                f"{n_null} of {len(df)} interaction(s) have no timestamp (the first is row {first + 1}); "
+                "set data.missing_timestamps=drop to drop them"
+            )
+        df = df.filter(pl.col("timestamp").is_not_null())
+        dropped["missing_timestamps"] = n_null
     df = df.with_columns(pl.col("timestamp").cast(pl.Int64))
     df = df.sort(["user", "timestamp", ROW])
 
