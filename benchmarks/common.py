@@ -50,11 +50,18 @@ def median(values: Sequence[float]) -> float:
 
 
 def write_results(
-    name: str, records: list[dict[str, Any]], columns: list[str], title: str, notes: str = ""
+    name: str,
+    records: list[dict[str, Any]],
+    columns: list[str],
+    title: str,
+    notes: str = "",
+    out: Path | None = None,
 ) -> None:
-    """Write ``results/<name>.json`` (list of flat records) and ``results/<name>.md`` (a table)."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(RESULTS / f"{name}.json", records)
+    """Write ``<out>/<name>.json`` (list of flat records) and ``<out>/<name>.md`` (a table);
+    ``out`` defaults to ``benchmarks/results``."""
+    folder = out or RESULTS
+    folder.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(folder / f"{name}.json", records)
     lines = [f"# {title}", ""]
     if notes:
         lines += [notes.strip(), ""]
@@ -62,7 +69,7 @@ def write_results(
     lines.append("|" + "---|" * len(columns))
     for r in records:
         lines.append("| " + " | ".join(_fmt(r.get(c, "")) for c in columns) + " |")
-    write_bytes_atomic(RESULTS / f"{name}.md", ("\n".join(lines) + "\n").encode("utf-8"))
+    write_bytes_atomic(folder / f"{name}.md", ("\n".join(lines) + "\n").encode("utf-8"))
 
 
 def _fmt(value: Any) -> str:

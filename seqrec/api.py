@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import platform
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -86,8 +86,16 @@ class SeqRec:
             )
         return build_model(self.config.model, data.num_items, data.num_users, text)
 
-    def train(self, data: SequenceDataset, *, run_dir: str | Path | None = None) -> SeqRec:
-        """Train ``self.model`` (already built, e.g. transplanted by ``seqrec.transfer``) on ``data``."""
+    def train(
+        self,
+        data: SequenceDataset,
+        *,
+        run_dir: str | Path | None = None,
+        on_epoch_end: Callable[[int], dict[str, Any]] | None = None,
+    ) -> SeqRec:
+        """Train ``self.model`` (already built, e.g. transplanted by ``seqrec.transfer``) on ``data``.
+
+        ``on_epoch_end(epoch)`` returns extra values for the epoch's log row (see ``Trainer``)."""
         if self.model is None:
             raise RuntimeError("train() needs a model: call fit() or build_model() first")
         self.data = data
@@ -96,7 +104,7 @@ class SeqRec:
             out.mkdir(parents=True, exist_ok=True)
             self._save_header(out)
             data.save(out / "data")
-        self.fit_result = Trainer(self.model, data, self.config, self.runtime, out).fit()
+        self.fit_result = Trainer(self.model, data, self.config, self.runtime, out, on_epoch_end).fit()
         return self
 
     # ------------------------------------------------------------------ evaluation

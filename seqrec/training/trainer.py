@@ -14,6 +14,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,7 +77,11 @@ class Trainer:
         config: RunConfig,
         runtime: RuntimeOptions,
         run_dir: Path | None = None,
+        on_epoch_end: Callable[[int], dict[str, Any]] | None = None,
     ) -> None:
+        """``on_epoch_end(epoch)``: extra measurements merged into the epoch's log row (e.g. test
+        metrics for learning curves); its time is excluded from ``elapsed``."""
+        self.on_epoch_end = on_epoch_end
         self.model = model
         self.data = data
         self.config = config
@@ -193,6 +198,10 @@ class Trainer:
             else:
                 log.info("epoch %d loss %.4f (%.1fs)", epoch, row["loss"], row["seconds"])
             row["elapsed"] = time.perf_counter() - t0  # wall time since fit() began, validation included
+            if self.on_epoch_end is not None:
+                extra_start = time.perf_counter()
+                row.update(self.on_epoch_end(epoch))
+                t0 += time.perf_counter() - extra_start
             result.history.append(row)
             self._append_log(row)
             if bad_validations >= tc.patience:

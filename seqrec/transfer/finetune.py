@@ -17,7 +17,7 @@ matching, trainable parameters.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,7 @@ def finetune(
     evaluation: Mapping[str, Any] | None = None,
     runtime: RuntimeOptions | None = None,
     run_dir: str | Path | None = None,
+    on_epoch_end: Callable[[int], dict[str, Any]] | None = None,
 ) -> SeqRec:
     """A ``SeqRec`` for ``data`` initialised from ``parent`` and trained with ``strategy``.
 
@@ -117,5 +118,5 @@ def finetune(
         if run_dir is not None:
             child.save(run_dir)
         return child
-    child.train(data, run_dir=run_dir)
+    child.train(data, run_dir=run_dir, on_epoch_end=on_epoch_end)
     return child
