@@ -72,6 +72,15 @@ def checkpoint_hook(holder: dict[str, SeqRec]) -> Callable[[int], dict[str, Any]
     return hook
 
 
+_SINK: list[Callable[[dict[str, Any]], None]] = []
+"""Set by ``main``: called with every finished record, so a run cut short still leaves its results."""
+
+
+def _emit(record: dict[str, Any]) -> None:
+    for sink in _SINK:
+        sink(record)
+
+
 def run_arm(
     arm: str,
     target: SequenceDataset,
@@ -148,6 +157,7 @@ def run_arm(
         **environment(),
     )
     print(json.dumps({k: v for k, v in record.items() if k != "valid_curve"}), flush=True)
+    _emit(record)
     return record
 
 
@@ -349,6 +359,7 @@ def attribute(a: argparse.Namespace, runtime: RuntimeOptions) -> tuple[list[dict
             r["classes"] = "|".join(r["classes"])
             r["users"] = json.dumps(r["users"])
             print(json.dumps({k: v for k, v in r.items() if k != "valid_curve"}), flush=True)
+            _emit(r)
             records.append(r)
     return records, "User attributes of ml-1m-head (PARTIAL ML-1M) users from their histories"
 
@@ -382,9 +393,16 @@ def main() -> None:
     mirror()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", force=True)
     runtime = RuntimeOptions(device=a.device, threads=a.threads, seed=a.seed, progress=False)
-    records, title = EXPERIMENTS[a.experiment](a, runtime)
     name = f"transfer_{a.experiment}"
     columns = ATTRIBUTE_COLUMNS if a.experiment == "attribute" else COLUMNS
+    partial: list[dict[str, Any]] = []
+
+    def sink(record: dict[str, Any]) -> None:
+        partial.append(record)
+        write_results(name, partial, columns, f"{a.experiment} (running)", NOTES[a.experiment], out=a.out)
+
+    _SINK.append(sink)
+    records, title = EXPERIMENTS[a.experiment](a, runtime)
     write_results(name, records, columns, title, NOTES[a.experiment], out=a.out)
     plot(records, title, a.out / f"{name}.png")
 

@@ -136,7 +136,9 @@ def main() -> None:
     for repeat in range(a.repeats):
         for lib in a.libraries:
             record = _run(cmds[lib])
-            record.update(run=f"{a.dataset}/{a.model}/{a.loss}/{lib}/{repeat}", dataset=a.dataset, repeat=repeat)
+            record.update(
+                run=f"{a.dataset}/{a.model}/{a.loss}/{lib}/{repeat}", dataset=a.dataset, repeat=repeat
+            )
             runs[lib].append(record)
     summary = []
     for lib, records in runs.items():

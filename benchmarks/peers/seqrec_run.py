@@ -26,6 +26,8 @@ def main() -> None:
     )
     p.add_argument("--model", default="SASRec", choices=["SASRec", "BERT4Rec"])
     p.add_argument("--loss", default="CE", choices=sorted(LOSS))
+    p.add_argument("--device", default="cpu", help="cpu or cuda (seqrec only: the peers run on the CPU here)")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
     add_training_args(p)
     a = p.parse_args()
     data = SequenceDataset.from_file(a.interactions, columns={"user": "user_id", "item": "item_id"})
@@ -42,7 +44,9 @@ def main() -> None:
             "lr": a.lr,
         },
         evaluation={"ks": [10], "filter_seen": False},
-        runtime=RuntimeOptions(threads=a.threads, seed=a.seed, progress=False),
+        runtime=RuntimeOptions(
+            device=a.device, threads=a.threads, seed=a.seed, progress=False, precision=a.precision
+        ),
     ).fit(data)
     assert rec.fit_result is not None
     history = rec.fit_result.history
@@ -60,6 +64,8 @@ def main() -> None:
             if "valid" in h
         ],
         "threads": a.threads,
+        "device": torch.cuda.get_device_name() if a.device.startswith("cuda") else "cpu",
+        "precision": a.precision,
         "torch": torch.__version__,
     }
     for filter_seen in (False, True):
@@ -73,6 +79,8 @@ def main() -> None:
         for key in ("HR@10", "NDCG@10", "MRR"):
             out[f"{key}{suffix}"] = metrics[key]
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    if a.device.startswith("cuda"):
+        out["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
     print(json.dumps(out))
 
 
