@@ -228,112 +228,67 @@ COLUMNS = [
 ]
 
 
+Arm = tuple[str, Path | None, str, dict[str, Any] | None]
+"""(name, parent run or None for from scratch, strategy, config trained from scratch)."""
+
+
+def run_arms(
+    arms: list[Arm],
+    target: SequenceDataset,
+    info: dict[str, Any],
+    a: argparse.Namespace,
+    runtime: RuntimeOptions,
+    evaluation: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """Every arm with the same budget (the ``zero-shot`` arm does not train)."""
+    training = {"epochs": a.epochs, "eval_every": 1, "patience": a.patience}
+    records = []
+    for name, parent, strategy, scratch in arms:
+        budget = {"epochs": 0} if name == "zero-shot" else training
+        record = run_arm(
+            name,
+            target,
+            parent=parent,
+            strategy=strategy,
+            scratch_config=scratch,
+            training=budget,
+            evaluation=evaluation,
+            runtime=runtime,
+        )
+        records.append(dict(record, **info))
+    return records
+
+
 def ssept_wikipedia(a: argparse.Namespace, runtime: RuntimeOptions) -> tuple[list[dict[str, Any]], str]:
     source_raw = _yaml("ml-1m-head-ssept.yaml")
     source_raw["training"]["eval_every"] = 5
     parent, info = pretrain("ssept-ml-1m-head", source_raw, runtime, a)
+    info["seed_reported sampled HR@10 / NDCG@10"] = "0.9035 / 0.8689"
     target = SequenceDataset.from_registry(
         "jodie-wikipedia", min_user_interactions=5, min_item_interactions=5
     )
-    training = {"epochs": a.epochs, "eval_every": 1, "patience": a.patience}
-    evaluation = {"filter_seen": False}  # re-visits are the norm on Wikipedia: a repeated page is a hit
-    records = [
-        run_arm(
-            "scratch",
-            target,
-            parent=None,
-            strategy="full",
-            scratch_config=source_raw,
-            training=training,
-            evaluation=evaluation,
-            runtime=runtime,
-        )
-    ]
-    for strategy in ("freeze-encoder", "adapters", "full"):
-        records.append(
-            run_arm(
-                strategy,
-                target,
-                parent=parent,
-                strategy=strategy,
-                scratch_config=None,
-                training=training,
-                evaluation=evaluation,
-                runtime=runtime,
-            )
-        )
-    for r in records:
-        r.update(info)
-        r["seed_reported sampled HR@10 / NDCG@10"] = "0.9035 / 0.8689"
+    arms: list[Arm] = [("scratch", None, "full", source_raw)]
+    arms += [(strategy, parent, strategy, None) for strategy in ("freeze-encoder", "adapters", "full")]
+    # re-visits are the norm on Wikipedia: a repeated page is a hit, so seen items stay in the ranking
+    records = run_arms(arms, target, info, a, runtime, {"filter_seen": False})
     return records, "SSE-PT pre-trained on ml-1m-head (PARTIAL ML-1M) -> JODIE Wikipedia"
 
 
 def text_lastfm(a: argparse.Namespace, runtime: RuntimeOptions) -> tuple[list[dict[str, Any]], str]:
-    text = {"fields": ["title", "genres", "tags"]}
-    source_raw = _yaml("ml-1m-head.yaml")
-    source_raw["model"]["item_text"] = text
+    source_raw = _yaml("ml-1m-head-text.yaml")
     source_raw["training"]["eval_every"] = 5
     parent, info = pretrain("text-sasrec-ml-1m-head", source_raw, runtime, a)
     target = SequenceDataset.from_registry(
         "lastfm-hetrec2011", missing_timestamps="drop", min_user_interactions=5, min_item_interactions=5
     )
-    training = {"epochs": a.epochs, "eval_every": 1, "patience": a.patience}
-    evaluation: dict[str, Any] = {}
-    id_raw = _yaml("ml-1m-head.yaml")
-    records = [
-        run_arm(
-            "ID SASRec from scratch",
-            target,
-            parent=None,
-            strategy="full",
-            scratch_config=id_raw,
-            training=training,
-            evaluation=evaluation,
-            runtime=runtime,
-        ),
-        run_arm(
-            "text SASRec from scratch",
-            target,
-            parent=None,
-            strategy="full",
-            scratch_config=source_raw,
-            training=training,
-            evaluation=evaluation,
-            runtime=runtime,
-        ),
-        run_arm(
-            "zero-shot",
-            target,
-            parent=parent,
-            strategy="full",
-            scratch_config=None,
-            training={"epochs": 0},
-            evaluation=evaluation,
-            runtime=runtime,
-        ),
-        run_arm(
-            "adapters",
-            target,
-            parent=parent,
-            strategy="adapters",
-            scratch_config=None,
-            training=training,
-            evaluation=evaluation,
-            runtime=runtime,
-        ),
-        run_arm(
-            "full",
-            target,
-            parent=parent,
-            strategy="full",
-            scratch_config=None,
-            training=training,
-            evaluation=evaluation,
-            runtime=runtime,
-        ),
+    arms: list[Arm] = [
+        ("ID SASRec from scratch", None, "full", _yaml("ml-1m-head.yaml")),
+        ("text SASRec from scratch", None, "full", source_raw),
+        ("zero-shot", parent, "full", None),
+        ("adapters", parent, "adapters", None),
+        ("full", parent, "full", None),
     ]
-    for r in records:
-        r.update(info)
+    records = run_arms(arms, target, info, a, runtime, {})
     return records, "Text SASRec pre-trained on ml-1m-head (PARTIAL ML-1M) titles+genres -> LastFM artists"
 
 

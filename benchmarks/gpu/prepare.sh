@@ -60,5 +60,17 @@ SRC="${SEQREC_SHARED_DATA:-../shared/data}"
 for f in ratings-head.dat.gz movies.dat.gz users.dat.gz; do
   cp "$SRC/ml-1m/$f" .gpu/carry/data/ml-1m/$f
 done
+# the transfer benchmarks' targets (benchmarks/transfer.py)
+for f in wikipedia/wikipedia.csv.gz lastfm-hetrec2011/user_artists.dat.gz lastfm-hetrec2011/user_taggedartists.dat.gz \
+         lastfm-hetrec2011/artists.dat.gz lastfm-hetrec2011/tags.dat.gz; do
+  mkdir -p ".gpu/carry/data/$(dirname "$f")" && cp "$SRC/$f" ".gpu/carry/data/$f"
+done
 chmod -R u+w .gpu/carry/data
+# seqrec's side of the peers table on the GPU (benchmarks/peers/export.py writes it)
+mkdir -p .gpu/carry/peerdata/s3rec-beauty
+cp benchmarks/.work/peerdata/s3rec-beauty/interactions.csv .gpu/carry/peerdata/s3rec-beauty/
+# the sentence vectors of the two text catalogues (the encoder package is too large to carry): run
+# `python -m benchmarks.transfer --experiment text-lastfm` here once so that they are in the cache
+mkdir -p .gpu/carry/cache/text-vectors
+cp "${SEQREC_CACHE_DIR:-$HOME/.cache/seqrec}"/text-vectors/*.safetensors .gpu/carry/cache/text-vectors/
 du -sh .gpu/carry .gpu/carry/* | sed 's/^/prepare: /'
