@@ -102,7 +102,7 @@ def run_arm(
         raw["data"] = target.info["preprocessing"]
         rec = SeqRec(build_config(raw), runtime=runtime)
         runtime.apply()
-        rec.model, rec.data = rec.build_model(target), target
+        rec.model, rec.data = rec.build_model(target).to(runtime.torch_device()), target
         trainable = sum(p.numel() for p in rec.model.parameters())
         counts = {"trainable_parameters": trainable, "total_parameters": trainable, "trainable_share": 1.0}
     else:

@@ -44,7 +44,7 @@ main() {
   if command -v nvidia-smi >/dev/null 2>&1; then
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
     nvidia-smi --query-gpu=timestamp,utilization.gpu,utilization.memory,memory.used,power.draw \
-      --format=csv -l 5 > "$WORK/gpu_util.csv" 2>&1 &
+      --format=csv -l 5 > "$WORK.gpu_util.csv" 2>&1 &  # beside $WORK: run_zoo.py wants it empty
     sampler=$!
   fi
   "$PY" -m benchmarks.gpu.run_zoo --out "$OUT" --work "$WORK" "$@"

@@ -28,8 +28,13 @@ STRATEGIES: tuple[str, ...] = get_args(Strategy)
 
 
 def _row_mask_hook(mask: Tensor) -> Any:
+    """Zero the gradient rows where ``mask`` is 0 (the mask follows the model to its device)."""
+    held = {"mask": mask}
+
     def hook(grad: Tensor) -> Tensor:
-        return grad * mask
+        if held["mask"].device != grad.device:
+            held["mask"] = held["mask"].to(grad.device)
+        return grad * held["mask"]
 
     return hook
 
@@ -64,7 +69,7 @@ def apply_strategy(model: SequenceModel, strategy: str, mappings: dict[str, IdMa
             if mapping is None or not mapping.matched:
                 continue
             param = params[key]
-            mask = torch.ones(param.shape[0], *([1] * (param.ndim - 1)), device=param.device)
+            mask = torch.ones(param.shape[0], *([1] * (param.ndim - 1)))  # moved by the hook
             mask[: mapping.target_size + 1][torch.from_numpy(mapping.source_rows > 0)] = 0.0
             param.register_hook(_row_mask_hook(mask))
             frozen_rows += int(mapping.matched) * int(param[0].numel())
