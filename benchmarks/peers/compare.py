@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -135,11 +136,19 @@ def main() -> None:
     runs: dict[str, list[dict[str, Any]]] = {lib: [] for lib in a.libraries}
     for repeat in range(a.repeats):
         for lib in a.libraries:
+            load_before = os.getloadavg()[0]
             record = _run(cmds[lib])
+            record.update(load_avg_1m_before=load_before, load_avg_1m_after=os.getloadavg()[0])
             record.update(
                 run=f"{a.dataset}/{a.model}/{a.loss}/{lib}/{repeat}", dataset=a.dataset, repeat=repeat
             )
             runs[lib].append(record)
+            report(a, runs)  # after every run, so that an interrupted comparison keeps what finished
+
+
+def report(a: argparse.Namespace, runs: dict[str, list[dict[str, Any]]]) -> None:
+    """Medians per library, the seqrec/peer ratios, and the markdown table, from the runs so far."""
+    runs = {lib: records for lib, records in runs.items() if records}
     summary = []
     for lib, records in runs.items():
         row: dict[str, Any] = {
@@ -161,7 +170,7 @@ def main() -> None:
             for key in ("seconds_per_epoch", "eval_seconds", "peak_rss_mb"):
                 if row[key] and base["seqrec"][key]:
                     row[f"{key} ratio (peer/seqrec)"] = row[key] / base["seqrec"][key]
-        if "RecBole" in runs and runs["RecBole"][0].get("valid_curve"):
+        if runs.get("RecBole") and runs["RecBole"][0].get("valid_curve"):
             target = statistics.median(max(c["NDCG@10"] for c in r["valid_curve"]) for r in runs["RecBole"])
             for row in summary:
                 times = [time_to_reach(r.get("valid_curve", []), target) for r in runs[row["library"]]]
