@@ -196,39 +196,24 @@ def train_run(
 ) -> list[dict[str, Any]]:
     """Train ``raw`` and evaluate its test split with ``PROTOCOLS``; one record per protocol.
 
-    With ``deadline_at`` (Unix time), epochs that would start after it are skipped and validations after
-    it count as "no improvement", so the trainer's own early stopping ends the run within ``patience``
-    no-op validations and the best validation state so far is the one evaluated.
+    With ``deadline_at`` (Unix time), training stops after the epoch during which it passes
+    (``Trainer.stop_requested``) and the best validation state so far is the one evaluated.
     """
     import torch
 
     import seqrec.api as api
     from benchmarks.common import train_and_evaluate
-    from seqrec.training.trainer import FitResult, Trainer
+    from seqrec.training.trainer import Trainer
 
     hit: dict[str, int] = {}
 
     class DeadlineTrainer(Trainer):
         def train_epoch(self, epoch: int) -> dict[str, Any]:
-            if deadline_at is not None and time.time() >= deadline_at:
-                if "epoch" not in hit:
-                    hit["epoch"] = epoch
-                    log.warning("%s: deadline reached before epoch %d; stopping", run, epoch)
-                lr = self.optimizer.param_groups[0]["lr"]
-                return {"epoch": epoch, "loss": math.nan, "lr": lr, "seconds": 0.0, "skipped": True}
-            return super().train_epoch(epoch)
-
-        def validate(self) -> dict[str, Any]:
-            if "epoch" in hit:
-                return {self.config.training.early_stopping_metric: -math.inf}
-            return super().validate()
-
-        def fit(self) -> FitResult:
-            result = super().fit()
-            if "epoch" in hit:
-                result.history = [row for row in result.history if not row.get("skipped")]
-                result.stopped_early = False
-            return result
+            row = super().train_epoch(epoch)
+            if deadline_at is not None and time.time() >= deadline_at and "epoch" not in hit:
+                hit["epoch"] = epoch
+                self.stop_requested = f"deadline reached after epoch {epoch}"
+            return row
 
     device = runtime.torch_device()
     if device.type == "cuda":

@@ -49,6 +49,8 @@ class FitResult:
     best_valid: dict[str, Any] | None = None
     seconds: float = 0.0
     stopped_early: bool = False
+    stop_requested: str | None = None
+    """Why training ended before its epochs when ``Trainer.stop_requested`` was set (e.g. a deadline)."""
 
 
 def build_objective(model_name: str, data: SequenceDataset, cfg: RunConfig, loss: SequenceLoss) -> Objective:
@@ -82,6 +84,9 @@ class Trainer:
         """``on_epoch_end(epoch)``: extra measurements merged into the epoch's log row (e.g. test
         metrics for learning curves); its time is excluded from ``elapsed``."""
         self.on_epoch_end = on_epoch_end
+        self.stop_requested: str | None = None
+        """Set (to a reason) from a subclass or a hook to end training after the current epoch; the best
+        validated state is kept as usual."""
         self.model = model
         self.data = data
         self.config = config
@@ -206,6 +211,10 @@ class Trainer:
             self._append_log(row)
             if bad_validations >= tc.patience:
                 result.stopped_early = True
+                break
+            if self.stop_requested is not None:
+                log.info("stopping after epoch %d: %s", epoch, self.stop_requested)
+                result.stop_requested = self.stop_requested
                 break
         if not has_valid:  # nothing to select on: keep the last state
             best_state, result.best_epoch = state_to_cpu(self.model), len(result.history)

@@ -1,0 +1,36 @@
+"""A stop requested during training ends it after that epoch and keeps the best validated state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from seqrec import RuntimeOptions, SequenceDataset
+from seqrec.config import build_config
+from seqrec.models import build_model
+from seqrec.training.trainer import Trainer
+
+
+def test_requested_stop_ends_training_after_the_epoch(
+    dataset: SequenceDataset, quiet: RuntimeOptions
+) -> None:
+    cfg = build_config(
+        {
+            "data": {},
+            "model": {"name": "sasrec", "max_len": 12, "hidden": 16, "blocks": 1},
+            "training": {"epochs": 10, "eval_every": 1, "batch_size": 64},
+        }
+    )
+
+    class StopAtThree(Trainer):
+        def train_epoch(self, epoch: int) -> dict[str, Any]:
+            row = super().train_epoch(epoch)
+            if epoch == 3:
+                self.stop_requested = "test"
+            return row
+
+    result = StopAtThree(
+        build_model(cfg.model, dataset.num_items, dataset.num_users), dataset, cfg, quiet
+    ).fit()
+    assert [r["epoch"] for r in result.history] == [1, 2, 3]
+    assert result.stop_requested == "test" and not result.stopped_early
+    assert 1 <= result.best_epoch <= 3
