@@ -30,9 +30,12 @@ from seqrec.api import SeqRec
 from seqrec.data.dataset import SequenceDataset
 from seqrec.evaluation.ranking import history_batch
 from seqrec.models.base import SequenceModel
+from seqrec.nn.adapters import insert_adapters
 from seqrec.runtime import RuntimeOptions
 from seqrec.transfer.strategies import apply_strategy
 from seqrec.transfer.transplant import IdMapping
+
+ADAPTER_SIZE = 32
 
 
 class AttributeClassifier(nn.Module):
@@ -121,25 +124,18 @@ def fit_user_attribute(
     labels, classes = attribute_labels(data, attribute)
     parts = stratified_split(labels, split_seed)
     runtime.apply()
-    model_cfg = source.config.model
-    if strategy == "adapters" and model_cfg.adapter_size is None:
-        model_cfg = model_cfg.model_copy(update={"adapter_size": 32})
-    builder = SeqRec(source.config.model_copy(update={"model": model_cfg}), runtime=runtime)
-    if strategy == "scratch":
-        backbone = builder.build_model(data)
+    if strategy == "scratch":  # the same architecture, randomly initialised, everything trains
+        backbone = SeqRec(source.config, runtime=runtime).build_model(data)
         counts = apply_strategy(backbone, "full", {})
     else:
-        backbone = (
-            builder.build_model(data) if model_cfg is not source.config.model else copy.deepcopy(pre_trained)
-        )
-        if model_cfg is not source.config.model:  # adapters were added: copy the pre-trained weights in
-            missing, unexpected = backbone.load_state_dict(pre_trained.state_dict(), strict=False)
-            assert not unexpected and all("adapter" in k for k in missing), (missing, unexpected)
-        same = {
+        backbone = copy.deepcopy(pre_trained)
+        if strategy == "adapters" and source.config.model.adapter_size is None:
+            insert_adapters(backbone, ADAPTER_SIZE)  # identity at first: the pre-trained states are kept
+        same_ids = {  # the pre-training vocabulary: every row is a pre-trained row
             kind: IdMapping(kind, np.arange(size + 1), size, size, size, True)
             for kind, size in (("item", data.num_items), ("user", data.num_users))
         }
-        counts = apply_strategy(backbone, strategy, same)
+        counts = apply_strategy(backbone, strategy, same_ids)
     device = runtime.torch_device()
     model = AttributeClassifier(backbone, len(classes)).to(device)
     trainable = [p for p in model.parameters() if p.requires_grad]
