@@ -39,4 +39,4 @@ def mask_items(scores: Tensor, items: Tensor) -> Tensor:
 def pessimistic_rank(scores: Tensor, target_scores: Tensor) -> Tensor:
     """0-based rank of each target: items scored higher, plus ties other than the target itself."""
     t = target_scores.unsqueeze(1)  # [B, 1]
-    return (scores > t).sum(1) + (scores == t).sum(1) - 1
+    return (scores >= t).sum(1) - 1  # one pass: higher ones and ties, less the target itself

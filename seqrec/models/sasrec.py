@@ -80,5 +80,9 @@ class SASRec(SequenceModel):
         x, valid = self.embed(batch)
         return self.encoder(x, valid)  # [B, L, D]
 
+    def user_state(self, batch: SequenceBatch) -> Tensor:
+        x, valid = self.embed(batch)
+        return self.encoder(x, valid, last_only=True)[:, -1, :]  # [B, D]: the last block on one position
+
     def item_table(self) -> Tensor:
         return self.item_emb.table()  # [N + 1, D]

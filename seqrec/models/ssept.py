@@ -65,6 +65,12 @@ class SSEPT(SequenceModel):
         return self.user_emb(users) * math.sqrt(self.user_hidden)
 
     def encode(self, batch: SequenceBatch) -> Tensor:
+        return self._encode(batch, last_only=False)
+
+    def user_state(self, batch: SequenceBatch) -> Tensor:
+        return self._encode(batch, last_only=True)[:, -1, :]  # [B, d_i + 1]
+
+    def _encode(self, batch: SequenceBatch, last_only: bool) -> Tensor:
         items = batch.items[:, -self.max_len :]  # [B, L]
         valid = items > 0  # [B, L]
         user = self.user_vectors(batch.users)  # [B, d_u]
@@ -76,7 +82,7 @@ class SSEPT(SequenceModel):
             dim=-1,
         ) + self.pos_emb(positions_from_end(valid))  # [B, L, d_i + d_u]
         x = self.emb_dropout(x) * valid.unsqueeze(-1)  # [B, L, d_i + d_u]
-        f = self.encoder(x, valid)  # [B, L, d_i + d_u]
+        f = self.encoder(x, valid, last_only=last_only)  # [B, L (1 with last_only), d_i + d_u]
         user_term = (f[..., self.hidden :] * user.unsqueeze(1)).sum(-1, keepdim=True)  # [B, L, 1]
         return torch.cat([f[..., : self.hidden], user_term], dim=-1)  # [B, L, d_i + 1]
 

@@ -52,15 +52,16 @@ class MultiHeadSelfAttention(nn.Module):
         self.v = nn.Linear(hidden, hidden)
 
     def forward(self, query: Tensor, keys: Tensor, mask: Tensor) -> Tensor:
-        b, length, d = query.shape
+        b, length, d = query.shape  # length: queries (Lq); the keys may be longer (L)
+        keys_len = keys.shape[1]
         h = self.heads
-        q = self.q(query).view(b, length, h, d // h).transpose(1, 2)  # [B, H, L, d_h]
-        k = self.k(keys).view(b, length, h, d // h).transpose(1, 2)  # [B, H, L, d_h]
-        v = self.v(keys).view(b, length, h, d // h).transpose(1, 2)  # [B, H, L, d_h]
+        q = self.q(query).view(b, length, h, d // h).transpose(1, 2)  # [B, H, Lq, d_h]
+        k = self.k(keys).view(b, keys_len, h, d // h).transpose(1, 2)  # [B, H, L, d_h]
+        v = self.v(keys).view(b, keys_len, h, d // h).transpose(1, 2)  # [B, H, L, d_h]
         out = F.scaled_dot_product_attention(
             q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0
-        )  # [B, H, L, d_h]
-        return out.transpose(1, 2).reshape(b, length, d)  # [B, L, D]
+        )  # [B, H, Lq, d_h]
+        return out.transpose(1, 2).reshape(b, length, d)  # [B, Lq, D]
 
 
 class PointWiseFeedForward(nn.Module):
@@ -94,12 +95,18 @@ class SASRecBlock(nn.Module):
         self.attn_adapter: nn.Module = nn.Identity()
         self.ffn_adapter: nn.Module = nn.Identity()
 
-    def forward(self, x: Tensor, mask: Tensor, keep: Tensor) -> Tensor:
-        """x: [B, L, D]; mask: [B, 1, L, L] bool; keep: [B, L, 1] float (1 on real items)."""
-        q = self.attn_norm(x)  # [B, L, D]
-        x = q + self.attn_adapter(self.attn(q, x, mask))  # [B, L, D]
-        y = self.ffn_norm(x)  # [B, L, D]
-        x = y + self.ffn_adapter(self.ffn.transform(y))  # [B, L, D]
+    def forward(self, x: Tensor, mask: Tensor, keep: Tensor, queries: int | None = None) -> Tensor:
+        """x: [B, L, D]; mask: [B, 1, L, L] bool; keep: [B, L, 1] float (1 on real items).
+
+        ``queries``: compute only the last that many positions (their attention still reads all of x);
+        the output is then ``[B, queries, D]``.
+        """
+        if queries is not None:
+            mask, keep = mask[:, :, -queries:, :], keep[:, -queries:]
+        q = self.attn_norm(x if queries is None else x[:, -queries:])  # [B, Lq, D]
+        x = q + self.attn_adapter(self.attn(q, x, mask))  # [B, Lq, D]
+        y = self.ffn_norm(x)  # [B, Lq, D]
+        x = y + self.ffn_adapter(self.ffn.transform(y))  # [B, Lq, D]
         return x * keep
 
 
@@ -114,10 +121,15 @@ class SASRecEncoder(nn.Module):
         self.blocks = nn.ModuleList(SASRecBlock(hidden, heads, dropout, inner) for _ in range(blocks))
         self.final_norm = nn.LayerNorm(hidden, eps=1e-8)
 
-    def forward(self, x: Tensor, valid: Tensor) -> Tensor:
-        """x: [B, L, D] embedded inputs (padding zeroed); valid: [B, L] bool."""
+    def forward(self, x: Tensor, valid: Tensor, last_only: bool = False) -> Tensor:
+        """x: [B, L, D] embedded inputs (padding zeroed); valid: [B, L] bool.
+
+        ``last_only``: the last block computes the last position only (inference: the state that
+        predicts the next item), returning ``[B, 1, D]`` equal to the last row of the full output.
+        """
         mask = attention_mask(valid, self.causal)  # [B, 1, L, L]
         keep = valid.unsqueeze(-1).to(x.dtype)  # [B, L, 1]
-        for block in self.blocks:
-            x = block(x, mask, keep)
-        return self.final_norm(x)  # [B, L, D]
+        last = len(self.blocks) - 1
+        for i, block in enumerate(self.blocks):
+            x = block(x, mask, keep, 1 if last_only and i == last else None)
+        return self.final_norm(x)  # [B, L, D] ([B, 1, D] with last_only)
