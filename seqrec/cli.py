@@ -26,6 +26,7 @@ DeviceOpt = Annotated[str, typer.Option(help="cpu, cuda, cuda:N or auto.")]
 ThreadsOpt = Annotated[int | None, typer.Option(help="Torch intra-op threads (default: torch's choice).")]
 SeedOpt = Annotated[int, typer.Option(help="Seed for initialisation, shuffling and negatives.")]
 ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")]
+PrecisionOpt = Annotated[str, typer.Option(help="fp32, or bf16 (autocast for training).")]
 
 
 def _fail(message: str) -> None:
@@ -89,6 +90,7 @@ def train(
     threads: ThreadsOpt = None,
     seed: SeedOpt = 42,
     progress: ProgressOpt = True,
+    precision: PrecisionOpt = "fp32",
 ) -> None:
     """Prepare the data, train, evaluate on the test split (full + sampled), save, show recommendations."""
     overrides = list(set_ or [])
@@ -104,7 +106,17 @@ def train(
     name = cfg.data.dataset or Path(str(cfg.data.path)).stem
     run_dir = output or Path("runs") / f"{name}-{cfg.model.name}"
     _setup_logging(run_dir)
-    runtime = RuntimeOptions(device=device, threads=threads, seed=seed, progress=progress)
+    try:
+        runtime = RuntimeOptions(
+            device=device,
+            threads=threads,
+            seed=seed,
+            progress=progress,
+            precision=precision,  # type: ignore[arg-type]
+        )
+    except ValueError as exc:
+        _fail(str(exc))
+        return
     data = _prepare(cfg.data)
     model = SeqRec(cfg, runtime=runtime).fit(data, run_dir=run_dir)
     _report(model, run_dir, show_users)
@@ -175,6 +187,7 @@ def finetune(
     threads: ThreadsOpt = None,
     seed: SeedOpt = 42,
     progress: ProgressOpt = True,
+    precision: PrecisionOpt = "fp32",
 ) -> None:
     """Fine-tune a trained run on another dataset (training.epochs=0: evaluate the transfer zero-shot)."""
     from seqrec.transfer import STRATEGIES
@@ -206,7 +219,17 @@ def finetune(
         return
     if data_cfg.dataset is None and data_cfg.path is None:
         _fail("no target data: pass --dataset NAME, or --config with a data section")
-    runtime = RuntimeOptions(device=device, threads=threads, seed=seed, progress=progress)
+    try:
+        runtime = RuntimeOptions(
+            device=device,
+            threads=threads,
+            seed=seed,
+            progress=progress,
+            precision=precision,  # type: ignore[arg-type]
+        )
+    except ValueError as exc:
+        _fail(str(exc))
+        return
     parent_run = _load(parent, runtime)
     name = data_cfg.dataset or Path(str(data_cfg.path)).stem
     run_dir = output or Path("runs") / f"{name}-{parent_run.config.model.name}-{strategy}"
