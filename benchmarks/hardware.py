@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import time
@@ -123,12 +124,20 @@ def matmul_gflops(
 def matmul_peak(
     device: torch.device, sizes: list[int], dtypes: list[str], repeats: int, budget_s: float
 ) -> list[dict[str, Any]]:
-    """One record per (dtype, size); a size whose warm-up alone exceeds ``budget_s`` ends that dtype."""
+    """One record per (dtype, size), sizes ascending; a size whose product is predicted (from the last
+    size's rate, time ~ n^3) to take longer than ``budget_s`` is skipped with the larger ones."""
     records = []
     for name in dtypes:
-        for n in sizes:
+        rate = float("inf")  # GFLOP/s of the last size measured
+        for n in sorted(sizes):
+            predicted = 2.0 * n**3 / 1e9 / rate
+            if predicted > budget_s:
+                print(
+                    f"matmul {name}: n >= {n} skipped (one product would take ~{predicted:.0f}s)", flush=True
+                )
+                break
             try:
-                gflops, timed, warmup = matmul_gflops(device, DTYPES[name], n, repeats, budget_s)
+                gflops, timed, _ = matmul_gflops(device, DTYPES[name], n, repeats, budget_s)
             except RuntimeError as exc:  # a dtype the device cannot multiply
                 records.append(
                     {
@@ -154,9 +163,7 @@ def matmul_peak(
                 }
             )
             print(f"matmul {name} {n}: {gflops:.1f} GFLOP/s ({timed} repeats)", flush=True)
-            if warmup > budget_s:
-                print(f"matmul {name}: larger sizes skipped (one product took {warmup:.1f}s)", flush=True)
-                break
+            rate = gflops
     return records
 
 
@@ -303,6 +310,7 @@ def run_model(
         "loss": cfg.training.loss,
         "parameters": sum(p.numel() for p in net.parameters()),
     }
+    record["load_avg_1m_start"] = os.getloadavg()[0]  # other processes sharing the cores show here
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     counted, capture = count_epoch(trainer)  # also the warm-up epoch (eager)
@@ -310,7 +318,8 @@ def run_model(
     if compile_encoder:
         try:
             net.encoder.compile()
-            trainer.train_epoch(0)  # compiles (and recompiles for new widths) outside the timing
+            # compiles (and recompiles for new widths) outside the timing
+            record["compile_epoch_seconds"] = trainer.train_epoch(0)["seconds"]
         except Exception as exc:  # compilation problems vary by machine: record them, go on
             record["compile_error"] = f"{type(exc).__name__}: {exc}"[:2000]
             print(traceback.format_exc(), flush=True)
@@ -331,14 +340,17 @@ def run_model(
             "achieved_gflops": achieved,
             "peak_gflops": ref,
             "share_of_peak": achieved / ref,
+            "share_of_fp32_peak": achieved / peak.get("fp32", float("nan")),
             "encoder_seconds": encoder_seconds,
             "encoder_time_share": encoder_seconds / epoch_s,
             "encoder_time_method": "measured: encoder forward+backward rerun alone on the epoch's inputs",
             "encoder_gflops": encoder_gflops,
             "encoder_share_of_peak": encoder_gflops / ref,
+            "encoder_share_of_fp32_peak": encoder_gflops / peak.get("fp32", float("nan")),
             "rest_gflops": record["flops_rest"] / max(epoch_s - encoder_seconds, 1e-9) / 1e9,
         }
     )
+    record["load_avg_1m_end"] = os.getloadavg()[0]
     if device.type == "cuda":
         record["cuda_peak_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
     return record
@@ -356,11 +368,13 @@ COLUMNS = [
     "encoder_flop_share",
     "achieved_gflops",
     "share_of_peak",
+    "share_of_fp32_peak",
     "encoder_time_share",
     "encoder_gflops",
     "encoder_share_of_peak",
     "rest_gflops",
     "threads",
+    "load_avg_1m_start",
     "compile_error",
 ]
 
@@ -375,7 +389,19 @@ def merge(new: list[dict[str, Any]]) -> list[dict[str, Any]]:
     path = RESULTS / "hardware.json"
     old = json.loads(path.read_text()) if path.exists() else []
     keys = {record_key(r) for r in new}
-    return [r for r in old if record_key(r) not in keys] + new
+    merged = [r for r in old if record_key(r) not in keys] + new
+    # records written before the fp32-share columns existed: derive them from the same machine's peak
+    fp32 = {
+        (r["device_name"], r["threads"]): r["peak_gflops"]
+        for r in merged
+        if r["kind"] == "matmul" and r["dtype"] == "fp32" and "peak_gflops" in r
+    }
+    for r in merged:
+        peak = fp32.get((r["device_name"], r["threads"]))
+        if r["kind"] == "model" and "achieved_gflops" in r and peak and "share_of_fp32_peak" not in r:
+            r["share_of_fp32_peak"] = r["achieved_gflops"] / peak
+            r["encoder_share_of_fp32_peak"] = r["encoder_gflops"] / peak
+    return merged
 
 
 def notes(records: list[dict[str, Any]]) -> str:
@@ -432,7 +458,14 @@ def main() -> None:
     parser.add_argument("--matmul-budget", type=float, default=8.0, help="seconds per matmul size at most")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--no-write", action="store_true", help="print records, write no result files")
+    parser.add_argument(
+        "--rewrite", action="store_true", help="only rewrite results/hardware.md from hardware.json"
+    )
     args = parser.parse_args()
+    if args.rewrite:
+        merged = merge([])
+        write_results("hardware", merged, COLUMNS, "Hardware efficiency", notes(merged))
+        return
     mirror()
     runtime = RuntimeOptions(device=args.device, threads=args.threads, seed=args.seed, progress=False)
     runtime.apply()

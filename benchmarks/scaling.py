@@ -5,8 +5,8 @@
 * ``max_len`` grows (50 ... 1000) on ``ml-1m-head``, whose histories are long (PARTIAL MovieLens-1M);
 * the catalogue grows (10^4 ... 10^6 items): the real interactions of ``s3rec-beauty`` with their items
   spread over N synthetic ids (many-to-one below the real catalogue), comparing full-softmax CE (chunked,
-  and unchunked while memory allows) with sampled softmax, plus full-ranking evaluation;
-* ``ce_memory``: s3rec-beauty CE with its real catalogue, chunked vs unchunked logits, one full epoch.
+  and the code before chunking while memory allows) with sampled softmax, plus full-ranking evaluation;
+* ``ce_memory``: s3rec-beauty CE with its real catalogue, chunked vs the code before, one full epoch.
 
 Every point runs in a fresh subprocess (``--point JSON``): data arrays prepared once by the parent, a
 model built, a warm-up of a few batches, then the timed part: a full epoch, or a fixed number of
@@ -19,6 +19,7 @@ Growth is fitted as the slope of log(time) and log(extra memory) against log(x).
     python -m benchmarks.scaling --threads 2                     # every sweep, CPU sizes (~20 min)
     python -m benchmarks.scaling --sweeps catalogue --device cuda --preset gpu
     python -m benchmarks.scaling --preset smoke --no-write       # seconds: checks the plumbing
+    python -m benchmarks.scaling --sweeps catalogue --only "ce ("  # remeasure some series, keep the rest
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 import torch
+import torch.nn.functional as F
+from torch import Tensor
 
 from benchmarks.common import RESULTS, environment, mirror, write_results
 from seqrec import RuntimeOptions, SequenceDataset
@@ -56,7 +59,16 @@ from seqrec.training.trainer import Trainer
 SWEEPS = ("interactions", "max_len", "catalogue", "ce_memory")
 ML1M = {"hidden": 50, "blocks": 2, "heads": 1, "dropout": 0.2, "batch_size": 128}  # SASRec paper, ML-1M
 BEAUTY = {"hidden": 64, "blocks": 2, "heads": 2, "dropout": 0.2, "batch_size": 256}  # peers' Beauty sizes
-UNCHUNKED = 1 << 62  # a CE chunk budget no batch reaches: the one-piece [T, N] logits of before
+
+
+def one_piece_ce(
+    self: losses.FullCrossEntropy, hidden: Tensor, targets: Tensor, negatives: Tensor | None, table: Tensor
+) -> Tensor:
+    """The CE of the code before chunking (``ce (before)`` points): every position's ``[T, N]`` logits
+    at once, differentiated by autograd (which keeps the log-probabilities for the backward pass)."""
+    pos = targets > 0  # [B, L]
+    logits = hidden[pos] @ table[1:].T  # [T, N]
+    return F.cross_entropy(logits, targets[pos] - 1)
 
 
 # ---------------------------------------------------------------------------------------------- plan
@@ -138,7 +150,7 @@ def plan(preset: str, sweeps: list[str]) -> list[dict[str, Any]]:
             )
             if n <= (100_000 if not gpu else 300_000):
                 add(
-                    "catalogue", "ce (unchunked)", n, num_items=n, loss="ce", ce_chunk_bytes=UNCHUNKED, **base
+                    "catalogue", "ce (before: one piece)", n, num_items=n, loss="ce", ce_impl="before", **base
                 )
             add(
                 "catalogue",
@@ -155,7 +167,7 @@ def plan(preset: str, sweeps: list[str]) -> list[dict[str, Any]]:
         if smoke:
             base["interactions"] = 20_000
         add("ce_memory", "ce (chunked)", 12_101, **base)
-        add("ce_memory", "ce (unchunked)", 12_101, ce_chunk_bytes=UNCHUNKED, **base)
+        add("ce_memory", "ce (before: one piece)", 12_101, ce_impl="before", **base)
     return points
 
 
@@ -264,8 +276,8 @@ def run_point(spec: dict[str, Any], arrays: Path) -> dict[str, Any]:
     t0 = time.perf_counter()
     data = point_data(spec, arrays)
     prepare_s = time.perf_counter() - t0
-    if spec.get("ce_chunk_bytes"):
-        losses.CE_CHUNK_BYTES = int(spec["ce_chunk_bytes"])
+    if spec.get("ce_impl") == "before":
+        losses.FullCrossEntropy.__call__ = one_piece_ce  # type: ignore[method-assign]
     cfg = build_config(
         {
             "data": {},
@@ -397,7 +409,7 @@ def run_all(points: list[dict[str, Any]], workdir: Path, timeout: float) -> list
             "--arrays",
             str(arrays[name]),
         ]
-        record = {**spec}
+        record = {**spec, "load_avg_1m": os.getloadavg()[0]}  # other processes on the cores show here
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
             lines = [x for x in proc.stdout.splitlines() if x.startswith("RECORD ")]
@@ -514,6 +526,7 @@ COLUMNS = [
     "peak_rss_mb",
     "extra_mb",
     "cuda_peak_mb",
+    "load_avg_1m",
     "error",
 ]
 
@@ -523,9 +536,10 @@ def notes(records: list[dict[str, Any]], fits: list[dict[str, Any]], preset: str
     lines = [
         NOTES.strip(),
         "",
-        f"This run: preset `{preset}`, device {env.get('device', '?')} ({env.get('device_name', '?')}), "
+        f"Last invocation: preset `{preset}`, "
+        f"device {env.get('device', '?')} ({env.get('device_name', '?')}), "
         f"torch {env.get('torch', '?')}, {env.get('threads', '?')} threads, "
-        f"{seconds / 60:.1f} minutes in all.",
+        f"{seconds / 60:.1f} minutes (points of earlier invocations are kept unless remeasured).",
         "",
         "Fitted growth (slope of log y against log x; 1 = linear, 2 = quadratic):",
         "",
@@ -557,8 +571,8 @@ before). Evaluation rows: the same around two evaluation passes. Interactions ab
 replicate its users (fresh user ids, same items); `ml-1m-head` is PARTIAL MovieLens-1M (users
 1..2998). `train_tokens`: positions with a training target, at most `max_len` per user. Catalogue
 points spread s3rec-beauty's items over N synthetic ids (real interactions, real sequences).
-`ce (unchunked)` sets the CE chunk budget out of reach: the one-piece `[T, N]` logits of the code
-before chunking.
+`ce (before: one piece)` runs the CE of the code before chunking (`one_piece_ce`: all `[T, N]` logits
+at once, autograd keeping the log-probabilities for the backward pass).
 """
 
 
@@ -568,9 +582,13 @@ def main() -> None:
     )
     parser.add_argument("--sweeps", nargs="+", choices=SWEEPS, default=list(SWEEPS))
     parser.add_argument("--preset", choices=["cpu", "gpu", "smoke"], default="cpu")
+    parser.add_argument("--only", nargs="+", help="only the points whose series contains one of these")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per point at most")
+    parser.add_argument(
+        "--fresh", action="store_true", help="drop the earlier points of results/scaling.json"
+    )
     parser.add_argument("--no-write", action="store_true", help="print records, write no result files")
     parser.add_argument("--point", help=argparse.SUPPRESS)
     parser.add_argument("--arrays", help=argparse.SUPPRESS)
@@ -585,21 +603,42 @@ def main() -> None:
     info["device"] = args.device
     info["device_name"] = torch.cuda.get_device_name(0) if args.device == "cuda" else _cpu_model()
     points = [{**p, "device": args.device, "threads": args.threads} for p in plan(args.preset, args.sweeps)]
+    points = [p for p in points if not args.only or any(o in p["series"] for o in args.only)]
     print(f"{len(points)} points", flush=True)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="seqrec-scaling-") as tmp:
         records = [{**info, **r} for r in run_all(points, Path(tmp), args.timeout)]
     seconds = time.perf_counter() - t0
+    if args.no_write:
+        for f in fit(records):
+            print(json.dumps(f), flush=True)
+        return
+    if not args.fresh:
+        records = merge(records, plan(args.preset, list(SWEEPS)))
     fits = fit(records)
     for f in fits:
         print(json.dumps(f), flush=True)
-    if args.no_write:
-        return
     title = "Scaling: SASRec time and memory per epoch"
     write_results("scaling", records, COLUMNS, title, notes(records, fits, args.preset, seconds))
     # the JSON also keeps the fits (the markdown shows them in its notes)
     write_json_atomic(RESULTS / "scaling.json", records + [{**info, "kind": "fit", **f} for f in fits])
     plot(records, RESULTS / "scaling.png")
+
+
+def merge(new: list[dict[str, Any]], planned: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The earlier points of ``results/scaling.json`` that ``new`` does not replace (same machine,
+    threads, sweep, series and x) and whose series is still planned, then ``new``, in plan order."""
+
+    def key(r: dict[str, Any]) -> tuple[Any, ...]:
+        return (r.get("device_name"), r.get("threads"), r["sweep"], r["series"], r["x"])
+
+    path = RESULTS / "scaling.json"
+    old = [r for r in json.loads(path.read_text()) if r.get("kind") != "fit"] if path.exists() else []
+    series = {(p["sweep"], p["series"]) for p in planned}
+    replaced = {key(r) for r in new}
+    kept = [r for r in old if key(r) not in replaced and (r["sweep"], r["series"]) in series]
+    order = {(p["sweep"], p["series"], p["x"]): i for i, p in enumerate(planned)}
+    return sorted(kept + new, key=lambda r: order.get((r["sweep"], r["series"], r["x"]), len(order)))
 
 
 def _cpu_model() -> str:
