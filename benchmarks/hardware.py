@@ -71,6 +71,7 @@ def device_info(device: torch.device) -> dict[str, Any]:
     """What the records say about the machine: device, its name, torch, threads."""
     info = environment()
     info["device"] = device.type
+    info["measured_at"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     info["cpu_model"] = cpu_model()
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)
@@ -347,7 +348,12 @@ def run_model(
             "encoder_gflops": encoder_gflops,
             "encoder_share_of_peak": encoder_gflops / ref,
             "encoder_share_of_fp32_peak": encoder_gflops / peak.get("fp32", float("nan")),
-            "rest_gflops": record["flops_rest"] / max(epoch_s - encoder_seconds, 1e-9) / 1e9,
+            # the rest's FLOP/s only where the encoder leaves a measurable part of the epoch
+            "rest_gflops": (
+                record["flops_rest"] / (epoch_s - encoder_seconds) / 1e9
+                if epoch_s - encoder_seconds > 0.05 * epoch_s
+                else None
+            ),
         }
     )
     record["load_avg_1m_end"] = os.getloadavg()[0]
@@ -367,6 +373,7 @@ COLUMNS = [
     "gflop_epoch",
     "encoder_flop_share",
     "achieved_gflops",
+    "peak_gflops",
     "share_of_peak",
     "share_of_fp32_peak",
     "encoder_time_share",
@@ -385,11 +392,18 @@ def record_key(r: dict[str, Any]) -> tuple[Any, ...]:
     return ("model", r["device_name"], r["threads"], r["model"], r["precision"], r["compile"])
 
 
-def merge(new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def merge(new: list[dict[str, Any]], fresh: bool = False) -> list[dict[str, Any]]:
+    """Earlier records not replaced by ``new`` (``fresh``: none of the machines of ``new``), then ``new``."""
     path = RESULTS / "hardware.json"
     old = json.loads(path.read_text()) if path.exists() else []
+    if fresh:
+        machines = {r["device_name"] for r in new}
+        old = [r for r in old if r["device_name"] not in machines]
     keys = {record_key(r) for r in new}
     merged = [r for r in old if record_key(r) not in keys] + new
+    for r in merged:  # records written before rest_gflops needed a measurable rest of the epoch
+        if r["kind"] == "model" and r.get("encoder_time_share", 0.0) > 0.95:
+            r["rest_gflops"] = None
     # records written before the fp32-share columns existed: derive them from the same machine's peak
     fp32 = {
         (r["device_name"], r["threads"]): r["peak_gflops"]
@@ -461,6 +475,7 @@ def main() -> None:
     parser.add_argument(
         "--rewrite", action="store_true", help="only rewrite results/hardware.md from hardware.json"
     )
+    parser.add_argument("--fresh", action="store_true", help="drop earlier records of this machine")
     args = parser.parse_args()
     if args.rewrite:
         merged = merge([])
@@ -498,10 +513,10 @@ def main() -> None:
             print(json.dumps(rec), flush=True)
             records.append(rec)
             if not args.no_write:
-                merged = merge(records)
+                merged = merge(records, args.fresh)
                 write_results("hardware", merged, COLUMNS, "Hardware efficiency", notes(merged))
     if not args.no_write:
-        merged = merge(records)
+        merged = merge(records, args.fresh)
         write_results("hardware", merged, COLUMNS, "Hardware efficiency", notes(merged))
 
 

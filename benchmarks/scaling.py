@@ -77,6 +77,7 @@ def plan(preset: str, sweeps: list[str]) -> list[dict[str, Any]]:
     points: list[dict[str, Any]] = []
     smoke = preset == "smoke"
     gpu = preset == "gpu"
+    repeats = 1 if smoke else 3  # timed passes of the full-epoch points (median)
 
     def add(sweep: str, series: str, x: float, **spec: Any) -> None:
         points.append({"sweep": sweep, "series": series, "x": x, **spec})
@@ -96,6 +97,7 @@ def plan(preset: str, sweeps: list[str]) -> list[dict[str, Any]]:
                 interactions=n,
                 max_len=50,
                 loss="bce",
+                repeats=repeats,
                 **ML1M,
             )
         ml = {
@@ -112,6 +114,7 @@ def plan(preset: str, sweeps: list[str]) -> list[dict[str, Any]]:
                 interactions=n,
                 max_len=200,
                 loss="bce",
+                repeats=repeats,
                 **ML1M,
             )
     if "max_len" in sweeps:
@@ -125,6 +128,7 @@ def plan(preset: str, sweeps: list[str]) -> list[dict[str, Any]]:
                 interactions=30_000 if smoke else None,
                 max_len=length,
                 loss="bce",
+                repeats=repeats,
                 **ML1M,
             )
     if "catalogue" in sweeps:
@@ -163,7 +167,7 @@ def plan(preset: str, sweeps: list[str]) -> list[dict[str, Any]]:
                 **{**base, "batches": None},
             )
     if "ce_memory" in sweeps:
-        base = {"dataset": "s3rec-beauty", "max_len": 50, "loss": "ce", **BEAUTY}
+        base = {"dataset": "s3rec-beauty", "max_len": 50, "loss": "ce", "repeats": repeats, **BEAUTY}
         if smoke:
             base["interactions"] = 20_000
         add("ce_memory", "ce (chunked)", 12_101, **base)
@@ -322,15 +326,17 @@ def run_point(spec: dict[str, Any], arrays: Path) -> dict[str, Any]:
     trainer.train_epoch(0)
     timed = spec.get("batches") or epoch_batches
     trainer.objective = FirstBatches(objective, timed)  # type: ignore[assignment]
-    row = trainer.train_epoch(1)
+    passes = [trainer.train_epoch(1 + i)["seconds"] for i in range(spec.get("repeats", 1))]
+    seconds = float(np.median(passes))
     timed = min(timed, epoch_batches)
     record.update(
         {
             "batches_timed": timed,
             "batches_epoch": epoch_batches,
             "extrapolated": timed < epoch_batches,
-            "timed_seconds": row["seconds"],
-            "epoch_seconds": row["seconds"] * epoch_batches / timed,
+            "timed_seconds": seconds,
+            "timed_passes": [round(x, 3) for x in passes],
+            "epoch_seconds": seconds * epoch_batches / timed,
             "rss_before_mb": before,
             "peak_rss_mb": peak_rss_mb(),
             "peak_scope": scope,
@@ -409,7 +415,11 @@ def run_all(points: list[dict[str, Any]], workdir: Path, timeout: float) -> list
             "--arrays",
             str(arrays[name]),
         ]
-        record = {**spec, "load_avg_1m": os.getloadavg()[0]}  # other processes on the cores show here
+        record = {
+            **spec,
+            "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "load_avg_1m": os.getloadavg()[0],  # other processes on the cores show here
+        }
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
             lines = [x for x in proc.stdout.splitlines() if x.startswith("RECORD ")]
@@ -561,18 +571,20 @@ Produced by `python -m benchmarks.scaling` (method in its docstring). SASRec thr
 and `max_len` use the SASRec paper's ML-1M sizes (d 50, 2 blocks, 1 head, batch 128, BCE with one
 negative), `catalogue` and `ce_memory` the peers' Beauty sizes (d 64, 2 blocks, 2 heads, batch 256,
 max length 50). `x` is the swept value. `epoch_seconds`: one training epoch (all users once), measured
-on `batches_timed` batches after 2 warm-up batches and scaled by `batches_epoch / batches_timed` when
-`extrapolated`; for `full-ranking eval` rows it is one full-ranking pass over every test user,
-extrapolated from the first `eval_users` users in batches of 512 (the evaluator's user chunks).
-`rss_before_mb`: resident memory before the first training step (data, model, negative sampler);
-`peak_rss_mb`: peak from then on (warm-up and timed batches: Adam's state, activations, logits);
-`extra_mb` = the difference (on CUDA: `torch.cuda.max_memory_allocated` above what was allocated
-before). Evaluation rows: the same around two evaluation passes. Interactions above a dataset's size
-replicate its users (fresh user ids, same items); `ml-1m-head` is PARTIAL MovieLens-1M (users
-1..2998). `train_tokens`: positions with a training target, at most `max_len` per user. Catalogue
-points spread s3rec-beauty's items over N synthetic ids (real interactions, real sequences).
-`ce (before: one piece)` runs the CE of the code before chunking (`one_piece_ce`: all `[T, N]` logits
-at once, autograd keeping the log-probabilities for the backward pass).
+on `batches_timed` batches after 2 warm-up batches (full epochs: the median of 3 passes, listed in the
+JSON's `timed_passes`) and scaled by `batches_epoch / batches_timed` when `extrapolated`; for
+`full-ranking eval` rows it is one full-ranking pass over every test user, extrapolated from the first
+`eval_users` users in batches of 512 (the evaluator's user chunks). `rss_before_mb`: resident memory
+before the first training step (data, model, negative sampler); `peak_rss_mb`: peak from then on
+(warm-up and timed batches: Adam's state, activations, logits); `extra_mb` = the difference (on CUDA:
+`torch.cuda.max_memory_allocated` above what was allocated before). Evaluation rows: the same around
+two evaluation passes. Interactions above a dataset's size replicate its users (fresh user ids, same
+items); `ml-1m-head` is PARTIAL MovieLens-1M (users 1..2998). `train_tokens`: positions with a
+training target, at most `max_len` per user. Catalogue points spread s3rec-beauty's items over N
+synthetic ids (real interactions, real sequences). `ce (before: one piece)` runs the CE of the code
+before chunking (`one_piece_ce`: all `[T, N]` logits at once, autograd keeping the log-probabilities
+for the backward pass). `load_avg_1m`: the machine's load when the point started (2 = this run alone
+on the 2 cores).
 """
 
 
@@ -583,6 +595,7 @@ def main() -> None:
     parser.add_argument("--sweeps", nargs="+", choices=SWEEPS, default=list(SWEEPS))
     parser.add_argument("--preset", choices=["cpu", "gpu", "smoke"], default="cpu")
     parser.add_argument("--only", nargs="+", help="only the points whose series contains one of these")
+    parser.add_argument("--x", nargs="+", type=float, help="only the points with these swept values")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per point at most")
@@ -604,6 +617,7 @@ def main() -> None:
     info["device_name"] = torch.cuda.get_device_name(0) if args.device == "cuda" else _cpu_model()
     points = [{**p, "device": args.device, "threads": args.threads} for p in plan(args.preset, args.sweeps)]
     points = [p for p in points if not args.only or any(o in p["series"] for o in args.only)]
+    points = [p for p in points if not args.x or p["x"] in args.x]
     print(f"{len(points)} points", flush=True)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="seqrec-scaling-") as tmp:

@@ -8,8 +8,9 @@ With s+ the target's logit and s-_k the negatives' logits at one position:
 
 * ``bce``   (SASRec):  -log sigma(s+) - sum_k log(1 - sigma(s-_k))
 * ``ce``    (full softmax): -log softmax(h E^T)[target], over all N items (padding column excluded);
-  computed in chunks of positions whose ``[chunk, N]`` logits stay under ``CE_CHUNK_BYTES``, each chunk
-  recomputed in the backward pass, so memory no longer grows as ``[T, N]`` (same loss and gradients)
+  computed in chunks of positions whose ``[chunk, N]`` logits stay under ``CE_CHUNK_BYTES``, gradients
+  formed chunk by chunk in the forward pass, so memory no longer grows as ``[T, N]`` (same loss and
+  gradients, same FLOPs)
 * ``sampled_softmax``: -log( exp(s+) / (exp(s+) + sum_k exp(s-_k)) ), negatives equal to the target masked
 * ``gbce``  (Petrov & Macdonald, RecSys 2023): -beta log sigma(s+) - sum_k log(1 - sigma(s-_k)),
   beta = alpha (t (1 - 1/alpha) + 1/alpha), alpha = K / (N - 1) the negative sampling rate.
@@ -17,17 +18,16 @@ With s+ the target's logit and s-_k the negatives' logits at one position:
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.utils.checkpoint import checkpoint
 
 CE_CHUNK_BYTES = 64 << 20
-"""Full-softmax CE: most bytes one chunk's float32 ``[chunk, N]`` logits may take (64 MiB). A batch whose
-logits fit is scored in one piece; a larger one is cut into chunks of positions, and each chunk's logits
-are recomputed in the backward pass instead of being kept (one extra matmul per chunk)."""
+"""Full-softmax CE: most bytes one chunk's float32 ``[chunk, N]`` logits may take (64 MiB). Positions are
+scored chunk by chunk and each chunk's gradients are formed while its logits exist, so memory holds one
+chunk of logits instead of ``[T, N]`` logits, log-probabilities and their gradient."""
 
 
 class SequenceLoss(Protocol):
@@ -98,21 +98,71 @@ class FullCrossEntropy:
         h, t, _ = _gather(hidden, targets, None)  # [T, D], [T]
         items = table[1:]  # [N, D]  (padding row 0 is not a class)
         rows = self.chunk_rows(items.shape[0])
-        if h.shape[0] <= rows:
-            return F.cross_entropy(h @ items.T, t - 1)  # logits [T, N]
-        total = h.new_zeros((), dtype=torch.float32)
-        # split (not slicing): its backward concatenates the chunks' gradients once
-        for h_chunk, t_chunk in zip(h.split(rows), (t - 1).split(rows), strict=True):
-            part = checkpoint(
-                _ce_sum,
-                h_chunk,  # [C, D]
-                items,
-                t_chunk,  # [C]
-                use_reentrant=False,
-                preserve_rng_state=False,  # nothing random inside
-            )
-            total = total + part
-        return total / h.shape[0]
+        if not torch.is_grad_enabled():  # e.g. a validation loss: no gradients to form
+            return _chunked_ce_value(h, items, t - 1, rows)
+        loss: Tensor = _ChunkedCrossEntropy.apply(h, items, t - 1, rows)
+        return loss
+
+
+def _chunked_ce_value(h: Tensor, items: Tensor, classes: Tensor, rows: int) -> Tensor:
+    """The mean CE alone, chunk by chunk (no gradients): what ``_ChunkedCrossEntropy`` returns."""
+    acc = torch.promote_types(torch.float32, torch.promote_types(h.dtype, items.dtype))
+    total = h.new_zeros((), dtype=acc)
+    for h_chunk, c_chunk in zip(h.split(rows), classes.split(rows), strict=True):
+        logits = (h_chunk @ items.T).to(acc)  # [C, N]
+        total += (torch.logsumexp(logits, dim=1) - logits.gather(1, c_chunk[:, None]).squeeze(1)).sum()
+    return total / max(h.shape[0], 1)
+
+
+class _ChunkedCrossEntropy(torch.autograd.Function):
+    """Mean softmax cross-entropy of ``h [T, D] @ items [N, D]^T`` against ``classes [T]``, one chunk of
+    ``rows`` positions at a time, with the gradients computed in the forward pass.
+
+    For each chunk the logits are formed once; their log-sum-exp gives the loss and, in place, the
+    softmax minus the one-hot target gives dLoss/dlogits, which two matmuls turn into the chunk's
+    gradient for ``h`` and its share of the gradient for ``items``. Only those gradients (``[T, D]`` and
+    ``[N, D]``, the sizes autograd would produce anyway) are kept for the backward pass, which scales
+    them by the incoming gradient: no ``[T, N]`` tensor is ever alive and nothing is recomputed. Under
+    autocast the matmuls run in the autocast dtype and the softmax in float32, as ``F.cross_entropy``
+    does.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, h: Tensor, items: Tensor, classes: Tensor, rows: int) -> Tensor:
+        need_h, need_items = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        count = h.shape[0]
+        acc = torch.promote_types(torch.float32, torch.promote_types(h.dtype, items.dtype))  # softmax dtype
+        grad_h = torch.empty_like(h) if need_h else None  # [T, D]
+        grad_items = torch.zeros_like(items, dtype=acc) if need_items else None  # [N, D]
+        total = torch.zeros((), dtype=acc, device=h.device)
+        for start in range(0, count, rows):
+            h_chunk = h[start : start + rows]  # [C, D]
+            c_chunk = classes[start : start + rows]  # [C]
+            logits = (h_chunk @ items.T).to(acc)  # [C, N] (autocast: matmul in bf16, softmax in float32)
+            lse = torch.logsumexp(logits, dim=1)  # [C]
+            total += (lse - logits.gather(1, c_chunk[:, None]).squeeze(1)).sum()
+            if grad_h is None and grad_items is None:
+                continue
+            probs = logits.sub_(lse[:, None]).exp_()  # [C, N] softmax, in place
+            probs[torch.arange(len(c_chunk), device=h.device), c_chunk] -= 1.0  # d(sum of losses)/dlogits
+            if grad_h is not None:
+                grad_h[start : start + rows] = probs @ items.to(probs.dtype)  # [C, D]
+            if grad_items is not None:
+                grad_items += probs.T @ h_chunk.to(probs.dtype)  # [N, D]
+            del logits, probs
+        ctx.save_for_backward(*(g for g in (grad_h, grad_items) if g is not None))
+        ctx.need = (need_h, need_items)
+        ctx.count = max(count, 1)
+        ctx.items_dtype = items.dtype
+        return total / max(count, 1)
+
+    @staticmethod
+    def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, Tensor | None, None, None]:
+        saved = iter(ctx.saved_tensors)
+        scale = grad_out / ctx.count  # 0-dim: keeps each gradient's dtype
+        grad_h = next(saved) * scale if ctx.need[0] else None
+        grad_items = (next(saved) * scale).to(ctx.items_dtype) if ctx.need[1] else None
+        return grad_h, grad_items, None, None
 
 
 class SampledSoftmax:
@@ -126,11 +176,6 @@ class SampledSoftmax:
         neg = neg.masked_fill(n == t[:, None], float("-inf"))
         logits = torch.cat([pos, neg], dim=1)  # [T, 1 + K]
         return F.cross_entropy(logits, torch.zeros_like(t))
-
-
-def _ce_sum(h: Tensor, items: Tensor, classes: Tensor) -> Tensor:
-    """Summed CE of one chunk: ``h [C, D]``, ``items [N, D]``, ``classes [C]`` in ``0..N-1``."""
-    return F.cross_entropy(h @ items.T, classes, reduction="sum")  # logits [C, N]
 
 
 def make_loss(name: str, *, num_items: int, num_negatives: int, gbce_t: float = 0.75) -> SequenceLoss:

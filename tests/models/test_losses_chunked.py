@@ -1,43 +1,75 @@
-"""The full-softmax CE chunked over positions equals the one-piece CE, in value and gradients."""
+"""The full-softmax CE chunked over positions equals plain autograd cross-entropy, in value and gradients."""
 
 from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from seqrec.nn import losses
 from seqrec.nn.losses import FullCrossEntropy
 
 
-def _inputs(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _inputs(seed: int = 0, dtype: torch.dtype = torch.float64) -> tuple[torch.Tensor, ...]:
     g = torch.Generator().manual_seed(seed)
-    hidden = torch.randn(4, 9, 8, generator=g, dtype=torch.float64)  # [B, L, D]
-    table = torch.randn(31, 8, generator=g, dtype=torch.float64)  # [N + 1, D], 30 items
+    hidden = torch.randn(4, 9, 8, generator=g, dtype=dtype)  # [B, L, D]
+    table = torch.randn(31, 8, generator=g, dtype=dtype)  # [N + 1, D], 30 items
     targets = torch.randint(1, 31, (4, 9), generator=g)  # [B, L]
     targets[:, :3] = 0  # padding positions: no loss
     targets[0] = 0  # a row without targets
-    return hidden, table, targets
+    return hidden.requires_grad_(True), table.requires_grad_(True), targets
 
 
-def _loss_and_grads(loss: FullCrossEntropy) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _reference(hidden: torch.Tensor, targets: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+    """The unchunked loss: every position's logits at once, differentiated by autograd."""
+    pos = targets > 0  # [B, L]
+    return F.cross_entropy(hidden[pos] @ table[1:].T, targets[pos] - 1)  # logits [T, 30]
+
+
+def _value_and_grads(fn, hidden, targets, table) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    hidden.grad = table.grad = None
+    value = fn(hidden, targets, table)
+    (2.5 * value).backward()  # an incoming gradient other than 1 must scale the stored gradients
+    return value.detach(), hidden.grad.clone(), table.grad.clone()
+
+
+@pytest.mark.parametrize("rows", [1, 5, 7, 27, 1000])
+def test_chunked_ce_matches_autograd(rows: int) -> None:
     hidden, table, targets = _inputs()
-    hidden.requires_grad_(True)
-    table.requires_grad_(True)
-    value = loss(hidden, targets, None, table)
-    value.backward()
-    assert hidden.grad is not None and table.grad is not None
-    return value.detach(), hidden.grad, table.grad
-
-
-@pytest.mark.parametrize("rows", [1, 5, 7, 17])
-def test_chunked_ce_matches_one_piece(rows: int) -> None:
-    whole = FullCrossEntropy(chunk_bytes=1 << 40)
-    chunked = FullCrossEntropy(chunk_bytes=rows * 4 * 30)  # `rows` positions of 30 float32 logits
-    assert whole.chunk_rows(30) > 4 * 9 and chunked.chunk_rows(30) == rows
-    ref = _loss_and_grads(whole)
-    got = _loss_and_grads(chunked)
+    loss = FullCrossEntropy(chunk_bytes=rows * 4 * 30)  # `rows` positions of 30 float32 logits
+    assert loss.chunk_rows(30) == rows
+    ref = _value_and_grads(_reference, hidden, targets, table)
+    got = _value_and_grads(lambda h, t, e: loss(h, t, None, e), hidden, targets, table)
     for a, b in zip(ref, got, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_chunked_ce_float32_and_bf16_autocast_close_to_autograd() -> None:
+    hidden, table, targets = _inputs(1, torch.float32)
+    loss = FullCrossEntropy(chunk_bytes=4 * 30 * 4)  # 4 positions per chunk
+    ref = _value_and_grads(_reference, hidden, targets, table)
+    got = _value_and_grads(lambda h, t, e: loss(h, t, None, e), hidden, targets, table)
+    for a, b in zip(ref, got, strict=True):
+        torch.testing.assert_close(a, b)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        ref16 = _value_and_grads(_reference, hidden, targets, table)
+        got16 = _value_and_grads(lambda h, t, e: loss(h, t, None, e), hidden, targets, table)
+    for a, b in zip(ref16, got16, strict=True):
+        assert a.dtype == b.dtype
+        torch.testing.assert_close(a, b, rtol=2e-2, atol=2e-3)
+
+
+def test_chunked_ce_without_gradients() -> None:
+    hidden, table, targets = _inputs(2)
+    with torch.no_grad():
+        value = FullCrossEntropy(chunk_bytes=4 * 30 * 3)(hidden, targets, None, table)
+        torch.testing.assert_close(value, _reference(hidden, targets, table))
+    # only the table needs a gradient
+    hidden = hidden.detach()
+    table.grad = None
+    FullCrossEntropy(chunk_bytes=4 * 30 * 3)(hidden, targets, None, table).backward()
+    expected = torch.autograd.grad(_reference(hidden, targets, table), table)[0]
+    torch.testing.assert_close(table.grad, expected)
 
 
 def test_chunk_rows_follow_the_module_budget(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -45,10 +77,3 @@ def test_chunk_rows_follow_the_module_budget(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(losses, "CE_CHUNK_BYTES", 4 * 1000 * 3)
     assert FullCrossEntropy().chunk_rows(1000) == 3
     assert FullCrossEntropy().chunk_rows(10**9) == 1  # never zero rows
-
-
-def test_chunked_ce_float32_close_to_one_piece() -> None:
-    hidden, table, targets = _inputs(1)
-    whole = FullCrossEntropy(chunk_bytes=1 << 40)(hidden.float(), targets, None, table.float())
-    chunked = FullCrossEntropy(chunk_bytes=4 * 30 * 4)(hidden.float(), targets, None, table.float())
-    torch.testing.assert_close(whole, chunked)
