@@ -39,4 +39,5 @@ def mask_items(scores: Tensor, items: Tensor) -> Tensor:
 def pessimistic_rank(scores: Tensor, target_scores: Tensor) -> Tensor:
     """0-based rank of each target: items scored higher, plus ties other than the target itself."""
     t = target_scores.unsqueeze(1)  # [B, 1]
-    return (scores >= t).sum(1) - 1  # one pass: higher ones and ties, less the target itself
+    # one pass: higher ones and ties, less the target itself (int32 sums: no int64 copy of the mask)
+    return (scores >= t).sum(1, dtype=torch.int32).long() - 1

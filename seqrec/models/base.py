@@ -66,6 +66,12 @@ class SequenceModel(nn.Module, ABC):
 
     def score_all(self, batch: SequenceBatch) -> Tensor:
         """Scores ``[B, N + 1]`` of every item; column 0 (padding) is ``-inf``."""
-        scores = self.user_state(batch) @ self.item_table().T  # [B, N + 1]
+        return self.score_states(self.user_state(batch), self.item_table())
+
+    @staticmethod
+    def score_states(states: Tensor, table: Tensor) -> Tensor:
+        """``score_all`` from precomputed ``user_state`` rows ``[B, D]`` and ``item_table()`` ``[N + 1, D]``,
+        so that a caller scoring many users in blocks builds the table once."""
+        scores = states @ table.T  # [B, N + 1]
         scores[:, 0] = float("-inf")
         return scores

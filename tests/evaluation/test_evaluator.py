@@ -66,3 +66,18 @@ def test_ties_count_against_the_model() -> None:
     scores = torch.zeros(2, 5)
     ranks = pessimistic_rank(scores, scores[:, 1])
     assert ranks.tolist() == [4, 4]
+
+
+def test_batching_does_not_change_the_metrics(trained: SeqRec, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Users are evaluated in length order, in batches and score blocks: none of that shows in the record."""
+    from seqrec.evaluation import evaluator
+
+    data = trained.data
+    assert data is not None
+    one = trained.config.evaluation.model_copy(update={"batch_size": 4096, "filter_seen": True})
+    whole = evaluate(trained.model, data, one, part="test", max_len=10)  # type: ignore[arg-type]
+    monkeypatch.setattr(evaluator, "SCORE_ROWS", 3)
+    small = one.model_copy(update={"batch_size": 7})
+    parts = evaluate(trained.model, data, small, part="test", max_len=10)  # type: ignore[arg-type]
+    for key, value in whole.items():
+        assert parts[key] == pytest.approx(value), key
