@@ -3,10 +3,10 @@
     benchmarks/peers/install.sh                       # once: the peers' virtual environments
     python -m benchmarks.peers.compare --dataset s3rec-beauty --loss CE --epochs 5 --repeats 3 --threads 2
 
-Every library trains the same number of epochs in its own process (so peak RSS is its own) on the file
-written by ``benchmarks.peers.export``; runs are repeated and medians reported. Records (one per library
-and repeat, plus one summary per library with the seqrec/peer ratios) go to
-``results/peers.json`` and ``results/peers.md``.
+Every library trains ``--epochs`` epochs (``--epochs-for LIB=N`` changes one library's) in its own process
+(so peak RSS is its own) on the file written by ``benchmarks.peers.export``; runs are repeated and
+medians reported. Records (one per library and repeat, plus one summary per library with the
+seqrec/peer ratios) go to ``results/peers_<dataset>_<model>_<loss>.{json,md}``.
 """
 
 from __future__ import annotations
@@ -36,12 +36,22 @@ def _run(cmd: list[str]) -> dict[str, Any]:
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
+def library_epochs(a: argparse.Namespace) -> dict[str, int]:
+    """Epochs per library: ``--epochs``, except where ``--epochs-for LIB=N`` says otherwise."""
+    out = dict.fromkeys(("seqrec", "RecBole", "RecTools"), a.epochs)
+    for item in a.epochs_for or []:
+        lib, _, n = item.partition("=")
+        if lib not in out or not n.isdigit():
+            raise SystemExit(f"--epochs-for {item!r}: expected LIB=N with LIB one of {sorted(out)}")
+        out[lib] = int(n)
+    return out
+
+
 def commands(a: argparse.Namespace, folder: Path) -> dict[str, list[str]]:
+    epochs = library_epochs(a)
     common = [
         "--model",
         a.model,
-        "--epochs",
-        str(a.epochs),
         "--max-len",
         str(a.max_len),
         "--hidden",
@@ -74,6 +84,8 @@ def commands(a: argparse.Namespace, folder: Path) -> dict[str, list[str]]:
             str(a.hidden),
             "--eval-every",
             str(a.eval_every),
+            "--epochs",
+            str(epochs["seqrec"]),
             *common,
         ],
         "RecBole": [
@@ -89,6 +101,8 @@ def commands(a: argparse.Namespace, folder: Path) -> dict[str, list[str]]:
             str(a.hidden),
             "--eval-every",
             str(a.eval_every),
+            "--epochs",
+            str(epochs["RecBole"]),
             *common,
         ],
         "RecTools": [
@@ -98,6 +112,8 @@ def commands(a: argparse.Namespace, folder: Path) -> dict[str, list[str]]:
             csv,
             "--loss",
             RECTOOLS_LOSS[a.loss],
+            "--epochs",
+            str(epochs["RecTools"]),
             *common,
         ],
     }
@@ -118,6 +134,12 @@ def main() -> None:
     p.add_argument("--loss", default="CE", choices=sorted(RECTOOLS_LOSS))
     p.add_argument("--libraries", nargs="+", default=["seqrec", "RecBole", "RecTools"])
     p.add_argument("--epochs", type=int, default=5)
+    p.add_argument(
+        "--epochs-for",
+        nargs="+",
+        metavar="LIB=N",
+        help="another number of epochs for some libraries, e.g. seqrec=25 RecTools=1",
+    )
     p.add_argument("--eval-every", type=int, default=1)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--max-len", type=int, default=50)
@@ -158,7 +180,7 @@ def report(a: argparse.Namespace, runs: dict[str, list[dict[str, Any]]]) -> None
             "model": a.model,
             "loss": a.loss,
             "repeats": len(records),
-            "epochs": a.epochs,
+            "epochs": library_epochs(a)[lib],
         }
         for key in ("seconds_per_epoch", "eval_seconds", "peak_rss_mb", "HR@10", "NDCG@10"):
             values = [r[key] for r in records if key in r]

@@ -38,6 +38,7 @@ def main() -> None:
     p.add_argument("--dataset", required=True)
     p.add_argument("--model", default="SASRec")
     p.add_argument("--loss", default="CE", choices=["CE", "BPR"])
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     add_training_args(p)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
@@ -77,8 +78,8 @@ def main() -> None:
             "seed": a.seed,
             "reproducibility": True,
             "show_progress": False,
-            "device": "cpu",
-            "use_gpu": False,
+            "use_gpu": a.device == "cuda",
+            "gpu_id": "0",
             "worker": 0,
             "state": "WARNING",
         },
@@ -86,7 +87,7 @@ def main() -> None:
     init_seed(config["seed"], config["reproducibility"])
     dataset = create_dataset(config)
     train, valid, test = data_preparation(config, dataset)
-    model = get_model(config["model"])(config, train._dataset).to("cpu")
+    model = get_model(config["model"])(config, train._dataset).to(config["device"])
     trainer = Trainer(config, model)
     epoch_seconds, valid_seconds, curve = [], [], []
     best, best_state, best_epoch = -1.0, copy.deepcopy(model.state_dict()), 0
@@ -128,6 +129,7 @@ def main() -> None:
                 "filter_seen": False,
                 "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
                 "threads": a.threads,
+                "device": torch.cuda.get_device_name() if a.device == "cuda" else "cpu",
                 "torch": torch.__version__,
             }
         )

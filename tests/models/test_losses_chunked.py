@@ -36,7 +36,7 @@ def _value_and_grads(fn, hidden, targets, table) -> tuple[torch.Tensor, torch.Te
 @pytest.mark.parametrize("rows", [1, 5, 7, 27, 1000])
 def test_chunked_ce_matches_autograd(rows: int) -> None:
     hidden, table, targets = _inputs()
-    loss = FullCrossEntropy(chunk_bytes=rows * 4 * 30)  # `rows` positions of 30 float32 logits
+    loss = FullCrossEntropy(chunk_bytes=rows * 4 * 30, min_rows=1)  # `rows` positions of 30 logits
     assert loss.chunk_rows(30) == rows
     ref = _value_and_grads(_reference, hidden, targets, table)
     got = _value_and_grads(lambda h, t, e: loss(h, t, None, e), hidden, targets, table)
@@ -46,7 +46,7 @@ def test_chunked_ce_matches_autograd(rows: int) -> None:
 
 def test_chunked_ce_float32_and_bf16_autocast_close_to_autograd() -> None:
     hidden, table, targets = _inputs(1, torch.float32)
-    loss = FullCrossEntropy(chunk_bytes=4 * 30 * 4)  # 4 positions per chunk
+    loss = FullCrossEntropy(chunk_bytes=4 * 30 * 4, min_rows=1)  # 4 positions per chunk
     ref = _value_and_grads(_reference, hidden, targets, table)
     got = _value_and_grads(lambda h, t, e: loss(h, t, None, e), hidden, targets, table)
     for a, b in zip(ref, got, strict=True):
@@ -62,18 +62,19 @@ def test_chunked_ce_float32_and_bf16_autocast_close_to_autograd() -> None:
 def test_chunked_ce_without_gradients() -> None:
     hidden, table, targets = _inputs(2)
     with torch.no_grad():
-        value = FullCrossEntropy(chunk_bytes=4 * 30 * 3)(hidden, targets, None, table)
+        value = FullCrossEntropy(chunk_bytes=4 * 30 * 3, min_rows=1)(hidden, targets, None, table)
         torch.testing.assert_close(value, _reference(hidden, targets, table))
     # only the table needs a gradient
     hidden = hidden.detach()
     table.grad = None
-    FullCrossEntropy(chunk_bytes=4 * 30 * 3)(hidden, targets, None, table).backward()
+    FullCrossEntropy(chunk_bytes=4 * 30 * 3, min_rows=1)(hidden, targets, None, table).backward()
     expected = torch.autograd.grad(_reference(hidden, targets, table), table)[0]
     torch.testing.assert_close(table.grad, expected)
 
 
 def test_chunk_rows_follow_the_module_budget(monkeypatch: pytest.MonkeyPatch) -> None:
     assert FullCrossEntropy().chunk_rows(1000) == losses.CE_CHUNK_BYTES // 4000
-    monkeypatch.setattr(losses, "CE_CHUNK_BYTES", 4 * 1000 * 3)
-    assert FullCrossEntropy().chunk_rows(1000) == 3
-    assert FullCrossEntropy().chunk_rows(10**9) == 1  # never zero rows
+    monkeypatch.setattr(losses, "CE_CHUNK_BYTES", 4 * 1000 * 30)
+    assert FullCrossEntropy().chunk_rows(1000) == 30
+    assert FullCrossEntropy().chunk_rows(10**9) == losses.CE_MIN_ROWS  # a huge catalogue: still a matrix
+    assert FullCrossEntropy(min_rows=0).chunk_rows(10**9) == 1  # never zero rows
