@@ -23,7 +23,15 @@ if str(ROOT) not in sys.path:
 from benchmarks.common import write_results  # noqa: E402
 from benchmarks.peers.compare import time_to_reach  # noqa: E402
 
-KEYS = ("seconds_per_epoch", "eval_seconds", "valid_seconds", "peak_gpu_mb", "peak_rss_mb", "HR@10", "NDCG@10")
+KEYS = (
+    "seconds_per_epoch",
+    "eval_seconds",
+    "valid_seconds",
+    "peak_gpu_mb",
+    "peak_rss_mb",
+    "HR@10",
+    "NDCG@10",
+)
 RATIOS = ("seconds_per_epoch", "eval_seconds")
 BASE = "seqrec-fp32"
 TARGET = "seconds_to_RecBole_best_valid_NDCG@10"
@@ -75,7 +83,8 @@ own (2.11 CUDA), not 2.13: nothing can be installed there.
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
     parser.add_argument("jsonl", type=Path)
     a = parser.parse_args()
     records = [json.loads(line) for line in a.jsonl.read_text().splitlines() if line.strip()]
