@@ -30,6 +30,10 @@ stays in cache while it is normalised, turned into probabilities and multiplied 
 2-core CPU at N = 12k: 4 MiB chunks 111 ms per batch, 64 MiB chunks 178 ms). Never fewer than
 ``CE_MIN_ROWS`` positions, so that a huge catalogue still gets matrix products, not vector products."""
 
+CE_CHUNK_BYTES_GPU = 64 << 20
+"""The same budget on an accelerator, where fewer, larger chunks mean fewer kernel launches (64 MiB: the
+budget of the H200 peers table, 0.48 s per Beauty epoch)."""
+
 CE_MIN_ROWS = 16
 """Fewest positions per CE chunk (at N = 1M items: 16 x 4 MB = 64 MB of logits)."""
 
@@ -90,21 +94,25 @@ class FullCrossEntropy:
     needs_negatives = False
 
     def __init__(self, chunk_bytes: int | None = None, min_rows: int = CE_MIN_ROWS) -> None:
-        """``chunk_bytes``: the logits budget per chunk; ``None`` reads ``CE_CHUNK_BYTES`` at call time.
+        """``chunk_bytes``: the logits budget per chunk; ``None`` reads the module's budget for the device
+        at call time.
         ``min_rows``: fewest positions per chunk, whatever the budget (at least 1)."""
         self.chunk_bytes = chunk_bytes
         self.min_rows = max(1, min_rows)
 
-    def chunk_rows(self, num_items: int) -> int:
-        """Positions per chunk: as many ``[rows, N]`` float32 logits as fit the budget, at least
-        ``min_rows``."""
-        budget = CE_CHUNK_BYTES if self.chunk_bytes is None else self.chunk_bytes
+    def chunk_rows(self, num_items: int, device: torch.device | None = None) -> int:
+        """Positions per chunk: as many ``[rows, N]`` float32 logits as fit the budget (``CE_CHUNK_BYTES``
+        on the CPU, ``CE_CHUNK_BYTES_GPU`` elsewhere), at least ``min_rows``."""
+        if self.chunk_bytes is not None:
+            budget = self.chunk_bytes
+        else:
+            budget = CE_CHUNK_BYTES if device is None or device.type == "cpu" else CE_CHUNK_BYTES_GPU
         return max(self.min_rows, budget // (4 * num_items))
 
     def __call__(self, hidden: Tensor, targets: Tensor, negatives: Tensor | None, table: Tensor) -> Tensor:
         h, t, _ = _gather(hidden, targets, None)  # [T, D], [T]
         items = table[1:]  # [N, D]  (padding row 0 is not a class)
-        rows = self.chunk_rows(items.shape[0])
+        rows = self.chunk_rows(items.shape[0], h.device)
         if not torch.is_grad_enabled():  # e.g. a validation loss: no gradients to form
             return _chunked_ce_value(h, items, t - 1, rows)
         loss: Tensor = _ChunkedCrossEntropy.apply(h, items, t - 1, rows)

@@ -78,3 +78,10 @@ def test_chunk_rows_follow_the_module_budget(monkeypatch: pytest.MonkeyPatch) ->
     assert FullCrossEntropy().chunk_rows(1000) == 30
     assert FullCrossEntropy().chunk_rows(10**9) == losses.CE_MIN_ROWS  # a huge catalogue: still a matrix
     assert FullCrossEntropy(min_rows=0).chunk_rows(10**9) == 1  # never zero rows
+
+
+def test_accelerators_get_larger_chunks() -> None:
+    loss = FullCrossEntropy()
+    cpu = loss.chunk_rows(12_000, torch.device("cpu"))
+    gpu = loss.chunk_rows(12_000, torch.device("cuda"))
+    assert cpu == losses.CE_CHUNK_BYTES // 48_000 and gpu == losses.CE_CHUNK_BYTES_GPU // 48_000 > cpu
