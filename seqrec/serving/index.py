@@ -28,13 +28,15 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import faiss
 import numpy as np
 from pydantic import BaseModel, ConfigDict, PositiveInt
 
 from seqrec.io import atomic_write, read_json, write_json_atomic
+
+if TYPE_CHECKING:  # faiss is imported where an index is built, loaded or searched: training never needs it
+    import faiss
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +141,8 @@ class RetrievalIndex:
 
     def _params(self, k: int, allowed: np.ndarray | None) -> tuple[Any, Any]:
         """Per-call search parameters (nothing on the shared index is mutated, so searches may overlap)."""
+        import faiss
+
         selector = None
         bits = None
         if allowed is not None:
@@ -167,6 +171,8 @@ class RetrievalIndex:
     ) -> RetrievalIndex:
         """Index ``item_vectors`` ``[N, D]`` (row j = internal id j + 1). ``queries`` ``[Q, D]``: vectors
         the recall of an approximate index is measured on (user states; item vectors if absent)."""
+        import faiss
+
         vectors = np.ascontiguousarray(item_vectors, dtype=np.float32)
         n, d = vectors.shape
         if n == 0:
@@ -228,6 +234,8 @@ class RetrievalIndex:
     # ------------------------------------------------------------------ persistence
     def save(self, directory: Path) -> None:
         """Write ``retrieval.faiss`` then ``retrieval.json``, each atomically."""
+        import faiss
+
         index = self.index
         atomic_write(directory / INDEX_FILE, lambda p: faiss.write_index(index, str(p)))
         write_json_atomic(directory / INFO_FILE, self.info.model_dump(mode="json"))
@@ -238,6 +246,8 @@ class RetrievalIndex:
         path = directory / INDEX_FILE
         if not path.exists():
             raise FileNotFoundError(f"{path}: no index file beside {INFO_FILE}")
+        import faiss
+
         return cls(faiss.read_index(str(path)), info)
 
     @classmethod
