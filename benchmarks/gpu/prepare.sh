@@ -5,9 +5,9 @@
 #                        .venv (kept here, NOT carried: polars' runtime wheel alone is 54 MB)
 #   .gpu/carry/site.tar.xz   those wheels installed for CPython 3.12 / x86-64 into a folder `site/` and
 #                        xz-compressed (about 32 MB instead of 57 MB of wheels); unpacked to /tmp/site there
-#   .gpu/carry/stub/faiss    a stand-in for faiss: `seqrec` imports faiss at import time (seqrec.recommend ->
-#                        seqrec.serving -> index.py) but training and evaluation never call it, and
-#                        faiss-cpu's wheel is another 19 MB; any use raises AttributeError naming the stub
+#   .gpu/carry/stub/faiss    a stand-in for faiss (faiss-cpu's wheel is another 19 MB). seqrec now imports
+#                        faiss only where a retrieval index is built, loaded or searched, which the GPU
+#                        scripts never do; the stub stays as a guard: any use raises AttributeError
 #   .gpu/carry/data/ml-1m/   the three ml-1m-head files from ../shared/data (../shared does not travel)
 #
 # Run from the repository root:  bash benchmarks/gpu/prepare.sh    (the xz step takes a few CPU minutes)
