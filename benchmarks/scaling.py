@@ -574,7 +574,8 @@ max length 50). `x` is the swept value. `epoch_seconds`: one training epoch (all
 on `batches_timed` batches after 2 warm-up batches (full epochs: the median of 3 passes, listed in the
 JSON's `timed_passes`) and scaled by `batches_epoch / batches_timed` when `extrapolated`; for
 `full-ranking eval` rows it is one full-ranking pass over every test user, extrapolated from the first
-`eval_users` users in batches of 512 (the evaluator's user chunks). `rss_before_mb`: resident memory
+`eval_users` users (the evaluator encodes 512 users at a time, in order of history length, and scores
+them 128 at a time). `rss_before_mb`: resident memory
 before the first training step (data, model, negative sampler); `peak_rss_mb`: peak from then on
 (warm-up and timed batches: Adam's state, activations, logits); `extra_mb` = the difference (on CUDA:
 `torch.cuda.max_memory_allocated` above what was allocated before). Evaluation rows: the same around
