@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import environment, mirror, write_results
+from benchmarks.common import RESULTS, environment, mirror, write_results
 from benchmarks.peers.export import export
 
 HERE = Path(__file__).resolve().parent
@@ -151,11 +151,26 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--tag", default="", help="suffix of the results' file name, e.g. seqrec-batch64")
+    p.add_argument(
+        "--reuse",
+        action="store_true",
+        help="take the runs of the libraries not run now from the untagged results of this dataset, model "
+        "and loss (their own settings, marked reused_from)",
+    )
     a = p.parse_args()
     mirror()
     folder = export(a.dataset, WORK / "peerdata")
     cmds = commands(a, folder)
     runs: dict[str, list[dict[str, Any]]] = {lib: [] for lib in a.libraries}
+    if a.reuse:
+        source = RESULTS / f"peers_{a.dataset}_{a.model}_{a.loss}.json"
+        for r in json.loads(source.read_text()):
+            if r["library"] not in a.libraries and "repeat" in r:
+                # records written before runs stored their batch size ran at the default, 256
+                reused = dict(r, reused_from=source.name, batch_size=r.get("batch_size", 256))
+                runs.setdefault(r["library"], []).append(reused)
+    epochs = library_epochs(a)
     for repeat in range(a.repeats):
         for lib in a.libraries:
             load_before = os.getloadavg()[0]
@@ -164,6 +179,7 @@ def main() -> None:
             record.update(
                 run=f"{a.dataset}/{a.model}/{a.loss}/{lib}/{repeat}", dataset=a.dataset, repeat=repeat
             )
+            record.update(batch_size=a.batch_size, lr=a.lr, epochs=epochs[lib])
             runs[lib].append(record)
             report(a, runs)  # after every run, so that an interrupted comparison keeps what finished
 
@@ -180,7 +196,9 @@ def report(a: argparse.Namespace, runs: dict[str, list[dict[str, Any]]]) -> None
             "model": a.model,
             "loss": a.loss,
             "repeats": len(records),
-            "epochs": library_epochs(a)[lib],
+            "epochs": records[0].get("epochs", library_epochs(a)[lib]),
+            "batch_size": records[0].get("batch_size", a.batch_size),
+            "reused_from": records[0].get("reused_from", ""),
         }
         for key in ("seconds_per_epoch", "eval_seconds", "peak_rss_mb", "HR@10", "NDCG@10"):
             values = [r[key] for r in records if key in r]
@@ -202,11 +220,12 @@ def report(a: argparse.Namespace, runs: dict[str, list[dict[str, Any]]]) -> None
                 )
     env = environment()
     records = [dict(r, **env) for lib in runs for r in runs[lib]] + [dict(r, **env) for r in summary]
-    name = f"peers_{a.dataset}_{a.model}_{a.loss}"
+    name = f"peers_{a.dataset}_{a.model}_{a.loss}" + (f"_{a.tag}" if a.tag else "")
     columns = [
         "library",
         "repeats",
         "epochs",
+        "batch_size",
         "seconds_per_epoch",
         "seconds_per_epoch ratio (peer/seqrec)",
         "eval_seconds",
@@ -215,6 +234,7 @@ def report(a: argparse.Namespace, runs: dict[str, list[dict[str, Any]]]) -> None
         "HR@10",
         "NDCG@10",
         "seconds_to_RecBole_best_valid_NDCG@10",
+        "reused_from",
     ]
     write_results(name, records, columns, f"seqrec vs peers: {a.dataset}, {a.model}, {a.loss}", NOTES)
 
@@ -224,6 +244,9 @@ Medians over repeats, each library in its own process with the same torch thread
 (seqrec's leave-one-out), model sizes and loss. HR@10 / NDCG@10: test split, full ranking without
 removing seen items (RecBole's protocol; RecTools with filter_viewed=False). The table rows are the
 median rows; the JSON also holds every repeat with its per-epoch times and validation curves.
+`seconds_to_RecBole_best_valid_NDCG@10`: wall time from the start of training (validation passes
+included) until the validation NDCG@10 first reaches the median of RecBole's best. `reused_from`: runs
+taken from an earlier comparison (`--reuse`) rather than run in this invocation.
 """
 
 
