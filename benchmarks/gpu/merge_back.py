@@ -1,6 +1,6 @@
 """Merge the GPU run's records (fetched from the device's $OUT) into benchmarks/results/model_zoo.*.
 
-    .venv/bin/python -m benchmarks.gpu.merge_back /work/.device/<call>/files   [--results benchmarks/results]
+    .venv/bin/python -m benchmarks.gpu.merge_back DEVICE_FILES_DIR   [--results benchmarks/results]
 
 Reads ``FOLDER/model_zoo_gpu.json`` (and ``jobs.json`` for a summary), keeps every record already in
 ``RESULTS/model_zoo.json`` (the CPU runs) except those of the same (run, seed, GPU), adds the GPU records
