@@ -34,6 +34,21 @@ def _fail(message: str) -> None:
     raise typer.Exit(2)
 
 
+def _runtime(device: str, threads: int | None, seed: int, progress: bool, precision: str) -> RuntimeOptions:
+    """Runtime options from the command line; a bad value is a clean error."""
+    try:
+        return RuntimeOptions(
+            device=device,
+            threads=threads,
+            seed=seed,
+            progress=progress,
+            precision=precision,  # type: ignore[arg-type]
+        )
+    except ValueError as exc:
+        _fail(str(exc))
+        raise  # unreachable: _fail exits
+
+
 def _setup_logging(run_dir: Path | None) -> None:
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if run_dir is not None:
@@ -106,17 +121,7 @@ def train(
     name = cfg.data.dataset or Path(str(cfg.data.path)).stem
     run_dir = output or Path("runs") / f"{name}-{cfg.model.name}"
     _setup_logging(run_dir)
-    try:
-        runtime = RuntimeOptions(
-            device=device,
-            threads=threads,
-            seed=seed,
-            progress=progress,
-            precision=precision,  # type: ignore[arg-type]
-        )
-    except ValueError as exc:
-        _fail(str(exc))
-        return
+    runtime = _runtime(device, threads, seed, progress, precision)
     data = _prepare(cfg.data)
     model = SeqRec(cfg, runtime=runtime).fit(data, run_dir=run_dir)
     _report(model, run_dir, show_users)
@@ -219,17 +224,7 @@ def finetune(
         return
     if data_cfg.dataset is None and data_cfg.path is None:
         _fail("no target data: pass --dataset NAME, or --config with a data section")
-    try:
-        runtime = RuntimeOptions(
-            device=device,
-            threads=threads,
-            seed=seed,
-            progress=progress,
-            precision=precision,  # type: ignore[arg-type]
-        )
-    except ValueError as exc:
-        _fail(str(exc))
-        return
+    runtime = _runtime(device, threads, seed, progress, precision)
     parent_run = _load(parent, runtime)
     name = data_cfg.dataset or Path(str(data_cfg.path)).stem
     run_dir = output or Path("runs") / f"{name}-{parent_run.config.model.name}-{strategy}"
