@@ -23,7 +23,7 @@ DEVICE="${DEVICE:-cuda}"    # DEVICE=cpu with SMOKE=1 for a local check of the p
 SMOKE_ARGS=()
 SPEED_EPOCHS=3
 [ -n "${SMOKE:-}" ] && SMOKE_ARGS=(--source-epochs 1 --epochs 1) && SPEED_EPOCHS=1
-mkdir -p "$OUT" && rm -rf "$EXTRA" && mkdir -p "$EXTRA/transfer" "$EXTRA/work" "$EXTRA/logs"
+mkdir -p "$OUT" && rm -rf "$EXTRA" && mkdir -p "$EXTRA/transfer" "$EXTRA/scratch" "$EXTRA/logs"
 
 main() {
   echo "== run_all.sh $(date -u +%FT%TZ)"
@@ -59,7 +59,7 @@ main() {
   local pids=()
   for exp in ssept-wikipedia text-lastfm attribute; do
     timeout "$t" "$PY" -m benchmarks.transfer --experiment "$exp" --device "$DEVICE" --threads 1 \
-      --source-epochs 200 --epochs "$TARGET_EPOCHS" --patience 3 --out "$EXTRA/transfer" --work "$EXTRA/work/$exp" \
+      --source-epochs 200 --epochs "$TARGET_EPOCHS" --patience 3 --out "$EXTRA/transfer" --work "$EXTRA/scratch/$exp" \
       "${SMOKE_ARGS[@]}" \
       > "$EXTRA/logs/transfer_$exp.log" 2>&1 &
     pids+=($!)
@@ -75,10 +75,10 @@ main() {
 }
 
 # the results so far, every 30 s, so that a call cut off at its time limit still returns them
-( while sleep 30; do tar -czf "$OUT/extra.tar.gz.tmp" -C "$EXTRA" --exclude work . && mv "$OUT/extra.tar.gz.tmp" "$OUT/extra.tar.gz"; done ) &
+( while sleep 30; do tar -czf "$OUT/extra.tar.gz.tmp" -C "$EXTRA" --exclude scratch . && mv "$OUT/extra.tar.gz.tmp" "$OUT/extra.tar.gz"; done ) &
 SNAPSHOT=$!
 main 2>&1 | tee -a "$OUT/all.log"
 kill "$SNAPSHOT" 2>/dev/null
-tar -czf "$OUT/extra.tar.gz" -C "$EXTRA" --exclude work . 2>/dev/null
+tar -czf "$OUT/extra.tar.gz" -C "$EXTRA" --exclude scratch . 2>/dev/null
 rm -f "$OUT/extra.tar.gz.tmp"
 exit 0
