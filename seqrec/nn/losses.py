@@ -114,19 +114,37 @@ class FullCrossEntropy:
         items = table[1:]  # [N, D]  (padding row 0 is not a class)
         rows = self.chunk_rows(items.shape[0], h.device)
         if not torch.is_grad_enabled():  # e.g. a validation loss: no gradients to form
-            return _chunked_ce_value(h, items, t - 1, rows)
+            return _chunked_ce(h, items, t - 1, rows, False, False)[0] / max(h.shape[0], 1)
         loss: Tensor = _ChunkedCrossEntropy.apply(h, items, t - 1, rows)
         return loss
 
 
-def _chunked_ce_value(h: Tensor, items: Tensor, classes: Tensor, rows: int) -> Tensor:
-    """The mean CE alone, chunk by chunk (no gradients): what ``_ChunkedCrossEntropy`` returns."""
-    acc = torch.promote_types(torch.float32, torch.promote_types(h.dtype, items.dtype))
-    total = h.new_zeros((), dtype=acc)
-    for h_chunk, c_chunk in zip(h.split(rows), classes.split(rows), strict=True):
-        logits = (h_chunk @ items.T).to(acc)  # [C, N]
-        total += (torch.logsumexp(logits, dim=1) - logits.gather(1, c_chunk[:, None]).squeeze(1)).sum()
-    return total / max(h.shape[0], 1)
+def _chunked_ce(
+    h: Tensor, items: Tensor, classes: Tensor, rows: int, need_h: bool, need_items: bool
+) -> tuple[Tensor, Tensor | None, Tensor | None]:
+    """Summed CE of ``h [T, D] @ items [N, D]^T`` against ``classes [T]``, chunk by chunk, with the
+    gradients of that sum for ``h`` / ``items`` where asked (see ``_ChunkedCrossEntropy``)."""
+    acc = torch.promote_types(torch.float32, torch.promote_types(h.dtype, items.dtype))  # softmax dtype
+    grad_h = torch.empty_like(h) if need_h else None  # [T, D]
+    grad_items = torch.zeros_like(items, dtype=acc) if need_items else None  # [N, D]
+    total = torch.zeros((), dtype=acc, device=h.device)
+    for start in range(0, h.shape[0], rows):
+        h_chunk = h[start : start + rows]  # [C, D]
+        c_chunk = classes[start : start + rows]  # [C]
+        logits = (h_chunk @ items.T).to(acc)  # [C, N] (autocast: matmul in bf16, softmax in float32)
+        log_probs = torch.log_softmax(logits, dim=1)  # [C, N]
+        del logits
+        total -= log_probs.gather(1, c_chunk[:, None]).sum()
+        if grad_h is None and grad_items is None:
+            continue
+        probs = log_probs.exp_()  # [C, N] softmax, in place
+        probs[torch.arange(len(c_chunk), device=h.device), c_chunk] -= 1.0  # d(sum of losses)/dlogits
+        if grad_h is not None:
+            grad_h[start : start + rows] = probs @ items.to(probs.dtype)  # [C, D]
+        if grad_items is not None:
+            grad_items.addmm_(probs.T, h_chunk.to(probs.dtype))  # += [N, D]
+        del log_probs, probs
+    return total, grad_h, grad_items
 
 
 class _ChunkedCrossEntropy(torch.autograd.Function):
@@ -145,32 +163,12 @@ class _ChunkedCrossEntropy(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, h: Tensor, items: Tensor, classes: Tensor, rows: int) -> Tensor:
         need_h, need_items = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
-        count = h.shape[0]
-        acc = torch.promote_types(torch.float32, torch.promote_types(h.dtype, items.dtype))  # softmax dtype
-        grad_h = torch.empty_like(h) if need_h else None  # [T, D]
-        grad_items = torch.zeros_like(items, dtype=acc) if need_items else None  # [N, D]
-        total = torch.zeros((), dtype=acc, device=h.device)
-        for start in range(0, count, rows):
-            h_chunk = h[start : start + rows]  # [C, D]
-            c_chunk = classes[start : start + rows]  # [C]
-            logits = (h_chunk @ items.T).to(acc)  # [C, N] (autocast: matmul in bf16, softmax in float32)
-            log_probs = torch.log_softmax(logits, dim=1)  # [C, N]
-            del logits
-            total -= log_probs.gather(1, c_chunk[:, None]).sum()
-            if grad_h is None and grad_items is None:
-                continue
-            probs = log_probs.exp_()  # [C, N] softmax, in place
-            probs[torch.arange(len(c_chunk), device=h.device), c_chunk] -= 1.0  # d(sum of losses)/dlogits
-            if grad_h is not None:
-                grad_h[start : start + rows] = probs @ items.to(probs.dtype)  # [C, D]
-            if grad_items is not None:
-                grad_items.addmm_(probs.T, h_chunk.to(probs.dtype))  # += [N, D]
-            del log_probs, probs
+        total, grad_h, grad_items = _chunked_ce(h, items, classes, rows, need_h, need_items)
         ctx.save_for_backward(*(g for g in (grad_h, grad_items) if g is not None))
         ctx.need = (need_h, need_items)
-        ctx.count = max(count, 1)
+        ctx.count = max(h.shape[0], 1)
         ctx.items_dtype = items.dtype
-        return total / max(count, 1)
+        return total / ctx.count
 
     @staticmethod
     def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, Tensor | None, None, None]:
