@@ -279,6 +279,12 @@ class TrainingConfig(_Strict):
     length_bucketing: bool = True
     """Batch users of similar history length together (shuffled pools of 64 batches sorted by length;
     batch order shuffled): every user still appears once per epoch, with much less padding."""
+    window_stride: PositiveInt | None = None
+    """Training windows per user and epoch. ``None``: one, the last ``max_len`` training items (the
+    SASRec and BERT4Rec papers). ``N``: also the windows ending ``N``, ``2N``, ... items earlier, so a
+    history longer than ``max_len`` is trained on in full each epoch (``N = max_len``: every item is a
+    target once; smaller ``N``: overlapping windows, as in BERT4Rec's released code). More optimizer
+    steps per epoch on long-history data such as MovieLens."""
     eval_every: PositiveInt = 5
     """Validate every this many epochs (and after the last epoch)."""
     patience: PositiveInt = 5

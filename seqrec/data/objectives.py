@@ -8,6 +8,9 @@ and scores. Everything here is vectorised NumPy over the whole batch (no loop pe
   pass. Options: Stochastic Shared Embeddings on items and users and random windows (SSE-PT / SSE-PT++).
 * ``MaskedItem`` (BERT4Rec): the cloze objective, predict the items at randomly chosen positions.
 * Any objective can attach user pairs for a group-wise user loss (SAS-FPT): ``UserPairs``.
+* An epoch is a set of windows (``Objective.examples``): by default one per user, ending at its last
+  training item (as in the SASRec and BERT4Rec papers); ``window_stride`` adds earlier windows so that
+  long histories are trained on in full (BERT4Rec's released code slides a window the same way).
 """
 
 from __future__ import annotations
@@ -191,8 +194,16 @@ class Objective(ABC):
         num_negatives: int = 0,
         user_pairs: UserPairs | None = None,
         num_pairs: int = 0,
+        window_stride: int | None = None,
     ) -> None:
-        """``user_pairs`` / ``num_pairs``: attach ``num_pairs`` anchors' user pairs to every batch."""
+        """``user_pairs`` / ``num_pairs``: attach ``num_pairs`` anchors' user pairs to every batch.
+
+        ``window_stride``: ``None`` gives one training window per user, ending at its last training item;
+        ``N`` adds windows ending ``N``, ``2N``, ... items earlier (down to a prefix of two items), so a
+        long history is trained on in full every epoch (``N = max_len``: each item is a target once).
+        """
+        if window_stride is not None and window_stride < 1:
+            raise ValueError(f"window_stride must be a positive number of items, got {window_stride}")
         self.sequences = sequences
         self.train_end = train_end
         self.max_len = max_len
@@ -201,37 +212,55 @@ class Objective(ABC):
         self.num_negatives = num_negatives if sampler is not None else 0
         self.user_pairs = user_pairs if num_pairs > 0 else None
         self.num_pairs = num_pairs
+        self.window_stride = window_stride
 
     @abstractmethod
-    def make_batch(self, rows: np.ndarray, rng: np.random.Generator) -> TrainBatch:
-        """The batch for these user rows."""
+    def make_batch(
+        self, rows: np.ndarray, rng: np.random.Generator, prefix: np.ndarray | None = None
+    ) -> TrainBatch:
+        """The batch of windows that end after the first ``prefix[i]`` items of user row ``rows[i]``
+        (``None``: after each row's last training item)."""
 
     def eligible_rows(self) -> np.ndarray:
         """Rows with at least two training interactions (one input, one target)."""
         return np.flatnonzero(self.train_end >= 2)
 
+    def examples(self) -> tuple[np.ndarray, np.ndarray]:
+        """One epoch's windows as (user row, prefix length): each eligible row's whole training prefix,
+        and with ``window_stride`` N also the prefixes N, 2N, ... items shorter that keep two items."""
+        rows = self.eligible_rows()
+        prefix = self.train_end[rows]
+        if self.window_stride is None:
+            return rows, prefix
+        count = (prefix - 2) // self.window_stride + 1  # windows per row
+        first = np.cumsum(count) - count  # index of each row's first window
+        k = np.arange(int(count.sum())) - np.repeat(first, count)  # 0, 1, ... within each row
+        return np.repeat(rows, count), np.repeat(prefix, count) - k * self.window_stride
+
     def epoch(
         self, batch_size: int, rng: np.random.Generator, *, bucket_pool: int = 0
     ) -> Iterator[TrainBatch]:
-        """Every eligible row once, in shuffled batches.
+        """Every window of ``examples()`` once, in shuffled batches.
 
         With ``bucket_pool > 1``, rows are shuffled, cut into pools of ``bucket_pool`` batches, sorted by
         training length inside each pool, cut into batches, and the batches are shuffled: a batch holds
         histories of similar length, so it pads (and computes) far less.
         """
-        order = rng.permutation(self.eligible_rows())
+        rows, prefix = self.examples()
+        order = rng.permutation(len(rows))
         if bucket_pool > 1:
-            lengths = np.minimum(self.train_end[order], self.max_len + 1)
+            lengths = np.minimum(prefix[order], self.max_len + 1)
             pool = np.arange(len(order)) // (batch_size * bucket_pool)
             order = order[np.lexsort((lengths, pool))]
         starts = np.arange(0, len(order), batch_size)
         if bucket_pool > 1:
             starts = rng.permutation(starts)
         for i in starts:
-            yield self.make_batch(order[i : i + batch_size], rng)
+            pick = order[i : i + batch_size]
+            yield self.make_batch(rows[pick], rng, prefix[pick])
 
     def num_batches(self, batch_size: int) -> int:
-        return -(-len(self.eligible_rows()) // batch_size)
+        return -(-len(self.examples()[0]) // batch_size)
 
     def _negatives(
         self, rows: np.ndarray, targets: np.ndarray, rng: np.random.Generator
@@ -301,10 +330,9 @@ class CausalNextItem(Objective):
         self.sse_user_prob = sse_user_prob
         self.window_prob = window_prob
 
-    def _window_ends(self, rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Absolute end of each row's training window (SSE-PT++: random for long histories)."""
+    def _window_ends(self, rows: np.ndarray, length: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Absolute end of each window of ``length`` items (SSE-PT++: random for long histories)."""
         starts = self.sequences.offsets[rows]
-        length = self.train_end[rows]
         if self.window_prob <= 0:
             return starts + length
         full = self.max_len + 1
@@ -312,9 +340,11 @@ class CausalNextItem(Objective):
         random_end = full + (rng.random(len(rows)) * (length - full + 1)).astype(np.int64)
         return starts + np.where(pick, random_end, length)
 
-    def make_batch(self, rows: np.ndarray, rng: np.random.Generator) -> TrainBatch:
+    def make_batch(
+        self, rows: np.ndarray, rng: np.random.Generator, prefix: np.ndarray | None = None
+    ) -> TrainBatch:
         starts = self.sequences.offsets[rows]
-        ends = self._window_ends(rows, rng)
+        ends = self._window_ends(rows, self.train_end[rows] if prefix is None else prefix, rng)
         width = batch_width(starts, ends - 1, self.max_len)
         seq = windows(self.sequences.items, starts, ends, width + 1)  # [B, L+1]
         ts = windows(self.sequences.timestamps, starts, ends, width + 1)  # [B, L+1]
@@ -352,9 +382,11 @@ class MaskedItem(Objective):
         self.mask_prob = mask_prob
         self.mask_token = self.num_items + 1
 
-    def make_batch(self, rows: np.ndarray, rng: np.random.Generator) -> TrainBatch:
+    def make_batch(
+        self, rows: np.ndarray, rng: np.random.Generator, prefix: np.ndarray | None = None
+    ) -> TrainBatch:
         starts = self.sequences.offsets[rows]
-        ends = starts + self.train_end[rows]
+        ends = starts + (self.train_end[rows] if prefix is None else prefix)
         width = batch_width(starts, ends, self.max_len)
         seq = windows(self.sequences.items, starts, ends, width)  # [B, L]
         ts = windows(self.sequences.timestamps, starts, ends, width)  # [B, L]

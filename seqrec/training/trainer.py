@@ -67,6 +67,7 @@ def build_objective(model_name: str, data: SequenceDataset, cfg: RunConfig, loss
         num_items=data.num_items,
         sampler=sampler,
         num_negatives=cfg.training.num_negatives,
+        window_stride=cfg.training.window_stride,
         **objective_options(cfg.model, data),
     )
 

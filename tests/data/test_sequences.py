@@ -10,7 +10,7 @@ from seqrec import SequenceDataset
 from seqrec.config import DataConfig
 from seqrec.data.batching import windows
 from seqrec.data.negatives import NegativeSampler
-from seqrec.data.objectives import CausalNextItem
+from seqrec.data.objectives import CausalNextItem, MaskedItem
 from seqrec.data.preprocess import k_core, prepare
 from seqrec.data.sequences import Sequences, leave_one_out, temporal_split
 from seqrec.data.vocab import UnknownIdError, Vocabulary
@@ -163,3 +163,35 @@ def test_length_bucketing_keeps_every_row_once_and_reduces_padding() -> None:
     bucket_cells, bucket_users = widths_and_users(8)
     assert plain_users == bucket_users == list(range(1, 501))
     assert bucket_cells < 0.7 * plain_cells
+
+
+def test_window_stride_trains_every_target_of_a_long_history_once() -> None:
+    """Stride = max_len tiles the history: each item after the first is a target exactly once per epoch,
+    and a history no longer than one window still gives one window."""
+    seqs = _seqs([23, 4])
+    objective = CausalNextItem(seqs, np.array([23, 4]), max_len=5, num_items=27, window_stride=5)
+    rows, prefix = objective.examples()
+    assert rows.tolist() == [0] * 5 + [1]
+    assert prefix.tolist() == [23, 18, 13, 8, 3, 4]
+    batches = list(objective.epoch(4, np.random.default_rng(0), bucket_pool=2))
+    assert sum(len(b.users) for b in batches) == objective.num_batches(1) == 6
+    targets = np.concatenate([b.targets[b.users == 1].flatten().numpy() for b in batches])
+    assert sorted(targets[targets > 0].tolist()) == list(range(2, 24))
+
+
+def test_window_stride_overlaps_when_shorter_than_the_window() -> None:
+    seqs = _seqs([12])
+    objective = CausalNextItem(seqs, np.array([12]), max_len=5, num_items=12, window_stride=2)
+    assert objective.examples()[1].tolist() == [12, 10, 8, 6, 4, 2]
+    batch = objective.make_batch(np.array([0, 0]), np.random.default_rng(0), np.array([12, 4]))
+    assert batch.targets.tolist() == [[8, 9, 10, 11, 12], [0, 0, 2, 3, 4]]
+    with pytest.raises(ValueError, match="window_stride"):
+        CausalNextItem(seqs, np.array([12]), max_len=5, num_items=12, window_stride=0)
+
+
+def test_masked_objective_windows_tile_the_history() -> None:
+    seqs = _seqs([11])
+    objective = MaskedItem(seqs, np.array([11]), max_len=4, num_items=11, mask_prob=1.0, window_stride=4)
+    rows, prefix = objective.examples()
+    batch = objective.make_batch(rows, np.random.default_rng(0), prefix)
+    assert batch.targets.tolist() == [[8, 9, 10, 11], [4, 5, 6, 7], [0, 1, 2, 3]]
