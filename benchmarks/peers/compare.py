@@ -86,6 +86,7 @@ def commands(a: argparse.Namespace, folder: Path) -> dict[str, list[str]]:
             str(a.eval_every),
             "--epochs",
             str(epochs["seqrec"]),
+            *(["--window-stride", str(a.window_stride)] if a.window_stride else []),
             *common,
         ],
         "RecBole": [
@@ -151,6 +152,12 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument(
+        "--window-stride",
+        type=int,
+        default=None,
+        help="seqrec only: training.window_stride (several windows per long history and epoch)",
+    )
     p.add_argument("--tag", default="", help="suffix of the results' file name, e.g. seqrec-batch64")
     p.add_argument(
         "--reuse",
@@ -180,6 +187,8 @@ def main() -> None:
                 run=f"{a.dataset}/{a.model}/{a.loss}/{lib}/{repeat}", dataset=a.dataset, repeat=repeat
             )
             record.update(batch_size=a.batch_size, lr=a.lr, epochs=epochs[lib])
+            if lib == "seqrec":
+                record.update(window_stride=a.window_stride)
             runs[lib].append(record)
             report(a, runs)  # after every run, so that an interrupted comparison keeps what finished
 
@@ -198,6 +207,7 @@ def report(a: argparse.Namespace, runs: dict[str, list[dict[str, Any]]]) -> None
             "repeats": len(records),
             "epochs": records[0].get("epochs", library_epochs(a)[lib]),
             "batch_size": records[0].get("batch_size", a.batch_size),
+            "window_stride": records[0].get("window_stride") or "",
             "reused_from": records[0].get("reused_from", ""),
         }
         for key in ("seconds_per_epoch", "eval_seconds", "peak_rss_mb", "HR@10", "NDCG@10"):
@@ -226,6 +236,7 @@ def report(a: argparse.Namespace, runs: dict[str, list[dict[str, Any]]]) -> None
         "repeats",
         "epochs",
         "batch_size",
+        "window_stride",
         "seconds_per_epoch",
         "seconds_per_epoch ratio (peer/seqrec)",
         "eval_seconds",
@@ -246,7 +257,9 @@ removing seen items (RecBole's protocol; RecTools with filter_viewed=False). The
 median rows; the JSON also holds every repeat with its per-epoch times and validation curves.
 `seconds_to_RecBole_best_valid_NDCG@10`: wall time from the start of training (validation passes
 included) until the validation NDCG@10 first reaches the median of RecBole's best. `reused_from`: runs
-taken from an earlier comparison (`--reuse`) rather than run in this invocation.
+taken from an earlier comparison (`--reuse`) rather than run in this invocation. `window_stride`
+(seqrec only): several training windows per long history and epoch (`training.window_stride`); empty:
+one window per user, the last `max_len` items.
 """
 
 

@@ -39,6 +39,7 @@ def main() -> None:
     p.add_argument("--interactions", required=True)
     p.add_argument("--model", default="SASRec", choices=["SASRec", "BERT4Rec"])
     p.add_argument("--loss", default="softmax", choices=["softmax", "BCE", "gBCE", "sampled_softmax"])
+    p.add_argument("--device", default="cpu", help="cpu or cuda (training and recommending)")
     add_training_args(p)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
@@ -68,7 +69,7 @@ def main() -> None:
             enable_progress_bar=False,
             enable_model_summary=False,
             callbacks=[EpochTimer()],
-            accelerator="cpu",
+            accelerator="gpu" if a.device.startswith("cuda") else "cpu",
             devices=1,
         )
 
@@ -85,6 +86,7 @@ def main() -> None:
         epochs=a.epochs,
         deterministic=True,
         get_trainer_func=trainer,
+        recommend_torch_device=a.device,
     )
     t0 = time.perf_counter()
     model.fit(train_ds)
@@ -117,6 +119,7 @@ def main() -> None:
         "train_seconds": train_seconds,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
         "threads": a.threads,
+        "device": torch.cuda.get_device_name() if a.device.startswith("cuda") else "cpu",
         "torch": torch.__version__,
     }
     out.update({f"{k}": v for k, v in records[False].items()})

@@ -28,6 +28,7 @@ def main() -> None:
     p.add_argument("--loss", default="CE", choices=sorted(LOSS))
     p.add_argument("--device", default="cpu", help="cpu or cuda (seqrec only: the peers run on the CPU here)")
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
+    p.add_argument("--window-stride", type=int, default=None, help="training.window_stride (seqrec only)")
     add_training_args(p)
     a = p.parse_args()
     data = SequenceDataset.from_file(a.interactions, columns={"user": "user_id", "item": "item_id"})
@@ -42,6 +43,7 @@ def main() -> None:
             "patience": 10**6,
             "batch_size": a.batch_size,
             "lr": a.lr,
+            "window_stride": a.window_stride,
         },
         evaluation={"ks": [10], "filter_seen": False},
         runtime=RuntimeOptions(
