@@ -52,7 +52,9 @@ def summarise(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for key in KEYS:
             values = [r[key] for r in group if isinstance(r.get(key), int | float)]
             row[key] = statistics.median(values) if values else None
-        if target is not None:
+        if target is not None and not any(r.get("valid_curve") for r in group):
+            row[TARGET] = "no validation curve"  # RecTools' driver validates only at the end
+        elif target is not None:
             times = [time_to_reach(r.get("valid_curve", []), target) for r in group]
             known = [t for t in times if t is not None]
             row[TARGET] = statistics.median(known) if known else "not reached"
