@@ -1,10 +1,12 @@
 """Write the GPU peers table from ``benchmarks/gpu/run_peers.sh``'s records.
 
-    .venv/bin/python -m benchmarks.gpu.merge_peers FOLDER/peers_gpu.jsonl
+    .venv/bin/python -m benchmarks.gpu.merge_peers CALL.jsonl [CALL.jsonl ...]
 
-One row per run and one median row per label (``seqrec-fp32``, ``seqrec-bf16``, ``RecBole``), with the
-ratios peer/seqrec-fp32 and the wall time each label took to reach RecBole's best validation NDCG@10, into
-``benchmarks/results/peers_gpu_<card>.{json,md}``.
+One file per device call (its name is the records' ``call``). One row per run and one median row per
+label (``seqrec-fp32``, ``seqrec-bf16``, ``RecBole``, ``RecTools``), with the ratios peer/seqrec-fp32 and
+the wall time each label took to reach RecBole's best validation NDCG@10, into
+``benchmarks/results/peers_gpu_<card>.{json,md}``. A label's ratios divide by the median of the
+``seqrec-fp32`` runs of the same calls (the same warm machine), as machines of one kind differ.
 """
 
 from __future__ import annotations
@@ -60,43 +62,59 @@ def summarise(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             row[TARGET] = statistics.median(known) if known else "not reached"
             row["RecBole_best_valid_NDCG@10"] = target
         rows.append(row)
-    base = next((r for r in rows if r["label"] == BASE), None)
     for row in rows:
+        calls = {r.get("call") for r in runs[row["label"]]}
+        same = [r for r in runs.get(BASE, []) if r.get("call") in calls]
+        row["baseline"] = f"{BASE} of the same calls ({len(same)} runs)" if same else "none in its calls"
         for key in RATIOS:
-            if base and row[key] and base[key]:
-                row[f"{key} ratio (peer/seqrec)"] = row[key] / base[key]
-        if base and isinstance(row.get(TARGET), float) and isinstance(base.get(TARGET), float):
-            row[f"{TARGET} ratio (peer/seqrec)"] = row[TARGET] / base[TARGET]
+            base = [r[key] for r in same if isinstance(r.get(key), int | float)]
+            if base and row[key]:
+                row[f"{key} ratio (peer/seqrec)"] = row[key] / statistics.median(base)
+        if target is not None and isinstance(row.get(TARGET), float):
+            base_times = [time_to_reach(r.get("valid_curve", []), target) for r in same]
+            known_base = [t for t in base_times if t is not None]
+            if known_base:
+                row[f"{TARGET} ratio (peer/seqrec)"] = row[TARGET] / statistics.median(known_base)
     return rows
 
 
 NOTES = """
 `benchmarks/gpu/run_peers.sh` on the lent GPU: SASRec, CE loss, S3-Rec Beauty with seqrec's leave-one-out
 split, maxlen 50, hidden 64, feed-forward 64, 2 layers, 2 heads, batch 256, lr 1e-3, the same file for
-both libraries, one process at a time, alone on the GPU. seqrec trains more epochs than RecBole (its
-epochs are cheap; its batches hold whole sequences, RecBole's one prefix each, so an seqrec epoch is ~8x
-fewer optimizer steps). `seconds_per_epoch`: median over the run's epochs, then over repeats.
-`eval_seconds`: full-ranking test pass (22,363 users x 12,101 items; RecBole's own evaluator for
-RecBole). `seconds_to_RecBole_best_valid_NDCG@10`: wall time from the start of training (validation
-passes included) until the validation NDCG@10 first reaches the median of RecBole's best. RecTools is
-not run on the GPU (its dependencies are not in the machine's image). The card's torch is the image's
-own (2.11 CUDA), not 2.13: nothing can be installed there.
+every library, one process at a time, alone on the GPU. seqrec trains 20 epochs, RecBole and RecTools 3
+(seqrec's epochs are cheap; its batches hold whole sequences, RecBole's one prefix each, so an seqrec
+epoch is ~8x fewer optimizer steps). `seconds_per_epoch`: median over the run's epochs, then over
+repeats. `eval_seconds`: full-ranking test pass (22,363 users x 12,101 items; each library's own
+evaluator; RecTools: `recommend` top-10 on the GPU). `seconds_to_RecBole_best_valid_NDCG@10`: wall time
+from the start of training (validation passes included) until the validation NDCG@10 first reaches the
+median of RecBole's best; RecTools' driver validates only after training, so it has no curve. `call`:
+the device call (one machine start) a run came from; ratios divide by the seqrec-fp32 runs of the same
+calls (`baseline`), because two machines of the same kind differ by up to ~40% here. RecTools 0.19 runs
+with pandas 2.3.2 and implicit 0.7.3 carried to the machine (the image has pandas 3, which RecTools 0.19
+does not support). The card's torch is the image's own (2.11 CUDA), not 2.13: nothing can be installed
+there.
 """
 
 
 def main() -> None:
     formatter = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
-    parser.add_argument("jsonl", type=Path)
+    parser.add_argument("jsonl", type=Path, nargs="+", help="one file of records per device call")
     a = parser.parse_args()
-    records = [json.loads(line) for line in a.jsonl.read_text().splitlines() if line.strip()]
+    records = [
+        dict(json.loads(line), call=path.stem)
+        for path in a.jsonl
+        for line in path.read_text().splitlines()
+        if line.strip()
+    ]
     if not records:
-        raise SystemExit(f"{a.jsonl}: no records")
+        raise SystemExit(f"{', '.join(map(str, a.jsonl))}: no records")
     card = next((r["device"] for r in records if r.get("device", "cpu") != "cpu"), "gpu")
     name = "peers_gpu_" + card.split()[-1].lower()
     summary = summarise(records)
     columns = [
         "label",
+        "call",
         "repeats",
         "epochs",
         "device",
@@ -110,8 +128,9 @@ def main() -> None:
         "NDCG@10",
         TARGET,
         f"{TARGET} ratio (peer/seqrec)",
+        "baseline",
     ]
-    write_results(name, records + summary, columns, f"seqrec vs RecBole on the {card}", NOTES)
+    write_results(name, records + summary, columns, f"seqrec vs RecBole and RecTools on the {card}", NOTES)
     print(f"wrote benchmarks/results/{name}.json / .md")
 
 
