@@ -303,6 +303,10 @@ class EvaluationConfig(_Strict):
     filter_seen: bool = True
     """Remove the items of the user's input history from the ranking (as ``recommend`` does). A target
     that repeats a history item then counts as a miss. Written into every result."""
+    coverage: bool = True
+    """Full protocol: also report Coverage@K, the share of the catalogue in some user's top K. It needs a
+    top-K pass over every user's scores, which costs about as much as ranking the targets; ``false``
+    skips it (faster validation)."""
     num_negatives: PositiveInt = 100
     """Sampled protocol: negatives ranked against the target (papers use 100)."""
     sampler: Literal["uniform", "popularity"] = "uniform"

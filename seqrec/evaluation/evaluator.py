@@ -27,7 +27,7 @@ Protocol = Literal["full", "sampled"]
 
 SCORE_ROWS = 128
 """Users scored against the whole catalogue at a time: their ``[128, N + 1]`` float32 scores (6 MB at
-N = 12k) stay in cache while they are masked, ranked and cut to the top K."""
+N = 12k) stay in cache while they are masked, ranked and (for coverage) cut to the top K."""
 
 
 @torch.no_grad()
@@ -60,6 +60,7 @@ def evaluate(
     # users in order of history length: a batch pads (and encodes) only to its own longest history
     order = np.argsort(np.minimum(positions[rows], max_len), kind="stable")
     table = model.item_table() if sampler is None else None  # [N + 1, D], built once
+    axis = 1 if cfg.coverage else 0  # the item axis of a block of scores
     batches = range(0, len(rows), cfg.batch_size)
     for i in tqdm(batches, desc=f"eval {part} ({protocol})", disable=not progress, leave=False):
         at = order[i : i + cfg.batch_size]  # positions in ``rows`` / ``ranks``
@@ -70,16 +71,18 @@ def evaluate(
         if table is not None:
             states = model.user_state(batch)  # [B, D]
             seen = full_histories(seqs, chunk, ends) if cfg.filter_seen else None
-            for j in range(0, len(chunk), SCORE_ROWS):  # [SCORE_ROWS, N + 1] scores stay in cache
+            for j in range(0, len(chunk), SCORE_ROWS):  # a block of scores stays in cache
                 block = slice(j, j + SCORE_ROWS)
-                scores = model.score_states(states[block], table).float()  # [b, N + 1]
+                # [b, N + 1] when the top K is needed (topk along rows), else [N + 1, b]: faster to make
+                scores = model.score_states(states[block], table, item_major=axis == 0).float()
                 if seen is not None:
-                    mask_items(scores, seen[block])
-                target_scores = scores.gather(1, targets[block, None]).squeeze(1)  # [b]
-                ranks[at[block]] = pessimistic_rank(scores, target_scores).cpu().numpy()
-                top = scores.topk(min(ks[-1], data.num_items), dim=1).indices.cpu().numpy()  # [b, K]
-                for k in ks:
-                    covered[k][top[:, :k].ravel()] = True
+                    mask_items(scores, seen[block], item_dim=axis)
+                target_scores = scores.gather(axis, targets[block].unsqueeze(axis)).squeeze(axis)  # [b]
+                ranks[at[block]] = pessimistic_rank(scores, target_scores, item_dim=axis).cpu().numpy()
+                if cfg.coverage:
+                    top = scores.topk(min(ks[-1], data.num_items), dim=1).indices.cpu().numpy()  # [b, K]
+                    for k in ks:
+                        covered[k][top[:, :k].ravel()] = True
         else:
             assert sampler is not None
             negatives = torch.from_numpy(sampler.sample(chunk, cfg.num_negatives, rng)).to(device)  # [B, C]
@@ -97,7 +100,7 @@ def evaluate(
     if protocol == "sampled":
         record.update(num_negatives=cfg.num_negatives, sampler=cfg.sampler, eval_seed=cfg.seed)
     record.update(metrics_from_ranks(ranks, ks))
-    if protocol == "full":
+    if protocol == "full" and cfg.coverage:
         for k in ks:
             record[f"Coverage@{k}"] = coverage(covered[k], data.num_items)
     return record

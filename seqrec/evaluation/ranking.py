@@ -31,13 +31,17 @@ def full_histories(seqs: Sequences, rows: np.ndarray, ends: np.ndarray) -> Tenso
     return torch.from_numpy(windows(seqs.items, starts, abs_ends, width))
 
 
-def mask_items(scores: Tensor, items: Tensor) -> Tensor:
-    """Set ``scores[b, items[b, j]]`` to -inf (in place; column 0 is padding and already -inf)."""
-    return scores.scatter_(1, items.to(scores.device), float("-inf"))
+def mask_items(scores: Tensor, items: Tensor, item_dim: int = 1) -> Tensor:
+    """Set user b's scores of ``items[b, j]`` to -inf, in place; ``scores`` is ``[B, N + 1]``, or
+    ``[N + 1, B]`` with ``item_dim=0``. Index 0 is padding and already -inf."""
+    index = items.to(scores.device)
+    return scores.scatter_(item_dim, index if item_dim == 1 else index.T, float("-inf"))
 
 
-def pessimistic_rank(scores: Tensor, target_scores: Tensor) -> Tensor:
-    """0-based rank of each target: items scored higher, plus ties other than the target itself."""
-    t = target_scores.unsqueeze(1)  # [B, 1]
+def pessimistic_rank(scores: Tensor, target_scores: Tensor, item_dim: int = 1) -> Tensor:
+    """0-based rank of each target: items scored higher, plus ties other than the target itself.
+
+    ``scores`` is ``[B, N + 1]``, or ``[N + 1, B]`` with ``item_dim=0``; ``target_scores`` is ``[B]``."""
+    t = target_scores.unsqueeze(item_dim)  # [B, 1] or [1, B]
     # one pass: higher ones and ties, less the target itself (int32 sums: no int64 copy of the mask)
-    return (scores >= t).sum(1, dtype=torch.int32).long() - 1
+    return (scores >= t).sum(item_dim, dtype=torch.int32).long() - 1

@@ -81,3 +81,19 @@ def test_batching_does_not_change_the_metrics(trained: SeqRec, monkeypatch: pyte
     parts = evaluate(trained.model, data, small, part="test", max_len=10)  # type: ignore[arg-type]
     for key, value in whole.items():
         assert parts[key] == pytest.approx(value), key
+
+
+@pytest.mark.parametrize("filter_seen", [False, True])
+def test_item_major_scores_give_the_same_ranks(trained: SeqRec, filter_seen: bool) -> None:
+    """Without coverage the blocks are scored item-major (``[N + 1, b]``); every rank metric is unchanged
+    and no Coverage@K is reported."""
+    data = trained.data
+    assert data is not None
+    cfg = trained.config.evaluation.model_copy(update={"filter_seen": filter_seen})
+    with_cov = evaluate(trained.model, data, cfg, part="test", max_len=10)  # type: ignore[arg-type]
+    no_cov = cfg.model_copy(update={"coverage": False})
+    without = evaluate(trained.model, data, no_cov, part="test", max_len=10)  # type: ignore[arg-type]
+    assert set(with_cov) - set(without) == {f"Coverage@{k}" for k in cfg.ks}
+    for key, value in without.items():
+        assert with_cov[key] == pytest.approx(value), key
+    assert 0 < without["MRR"] < 1
