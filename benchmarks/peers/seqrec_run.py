@@ -45,7 +45,7 @@ def main() -> None:
             "lr": a.lr,
             "window_stride": a.window_stride,
         },
-        evaluation={"ks": [10], "filter_seen": False},
+        evaluation={"ks": [10], "filter_seen": False, "coverage": False},  # the peers report no coverage
         runtime=RuntimeOptions(
             device=a.device, threads=a.threads, seed=a.seed, progress=False, precision=a.precision
         ),
