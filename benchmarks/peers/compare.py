@@ -120,6 +120,10 @@ def commands(a: argparse.Namespace, folder: Path) -> dict[str, list[str]]:
     }
 
 
+def result_name(a: argparse.Namespace) -> str:
+    return f"peers_{a.dataset}_{a.model}_{a.loss}" + (f"_{a.tag}" if a.tag else "")
+
+
 def time_to_reach(curve: list[dict[str, Any]], target: float) -> float | None:
     """Wall seconds until the validation NDCG@10 first reaches ``target`` (None if never)."""
     for point in curve:
@@ -165,6 +169,12 @@ def main() -> None:
         help="take the runs of the libraries not run now from the untagged results of this dataset, model "
         "and loss (their own settings, marked reused_from)",
     )
+    p.add_argument(
+        "--append",
+        action="store_true",
+        help="keep the runs already in this comparison's results file and add the new ones after them "
+        "(more repeats in several sittings)",
+    )
     a = p.parse_args()
     mirror()
     folder = export(a.dataset, WORK / "peerdata")
@@ -177,8 +187,15 @@ def main() -> None:
                 # records written before runs stored their batch size ran at the default, 256
                 reused = dict(r, reused_from=source.name, batch_size=r.get("batch_size", 256))
                 runs.setdefault(r["library"], []).append(reused)
+    first = 0
+    if a.append:
+        own = RESULTS / f"{result_name(a)}.json"
+        kept = [r for r in json.loads(own.read_text()) if "repeat" in r] if own.exists() else []
+        for r in kept:
+            runs.setdefault(r["library"], []).append(r)
+        first = max((r["repeat"] + 1 for r in kept), default=0)
     epochs = library_epochs(a)
-    for repeat in range(a.repeats):
+    for repeat in range(first, first + a.repeats):
         for lib in a.libraries:
             load_before = os.getloadavg()[0]
             record = _run(cmds[lib])
@@ -229,8 +246,9 @@ def report(a: argparse.Namespace, runs: dict[str, list[dict[str, Any]]]) -> None
                     statistics.median(known) if known else "not reached"
                 )
     env = environment()
-    records = [dict(r, **env) for lib in runs for r in runs[lib]] + [dict(r, **env) for r in summary]
-    name = f"peers_{a.dataset}_{a.model}_{a.loss}" + (f"_{a.tag}" if a.tag else "")
+    # a run kept from an earlier sitting (--append, --reuse) keeps its own commit and date
+    records = [{**env, **r} for lib in runs for r in runs[lib]] + [dict(r, **env) for r in summary]
+    name = result_name(a)
     columns = [
         "library",
         "repeats",
