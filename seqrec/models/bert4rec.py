@@ -60,13 +60,15 @@ class BERT4Rec(SequenceModel):
         self.output_bias = nn.Parameter(torch.zeros(num_items + 1))  # b_O
         bert_init(self)
 
-    def encode(self, batch: SequenceBatch) -> Tensor:
+    def encode(self, batch: SequenceBatch, last_only: bool = False) -> Tensor:
+        """``[B, L, D + 1]`` states (a constant 1 appended for the output bias); ``last_only``: the last
+        layer, the head and the result on the last position only, ``[B, 1, D + 1]``."""
         items = batch.items[:, -self.max_len :]  # [B, L]
         valid = items > 0  # [B, L]
         x = self.item_emb(items) + self.pos_emb(positions_from_end(valid))  # [B, L, D]
         x = self.emb_dropout(self.emb_norm(x)) * valid.unsqueeze(-1)  # [B, L, D]
-        h = F.gelu(self.head(self.encoder(x, valid)))  # [B, L, D]
-        return torch.cat([h, h.new_ones(*h.shape[:-1], 1)], dim=-1)  # [B, L, D + 1]
+        h = F.gelu(self.head(self.encoder(x, valid, last_only=last_only)))  # [B, L or 1, D]
+        return torch.cat([h, h.new_ones(*h.shape[:-1], 1)], dim=-1)  # [B, L or 1, D + 1]
 
     def item_table(self) -> Tensor:
         items = self.item_emb.weight[: self.num_items + 1]  # [N + 1, D] (no mask token)
@@ -77,4 +79,4 @@ class BERT4Rec(SequenceModel):
         mask = torch.full_like(batch.items[:, :1], self.mask_token)  # [B, 1]
         items = torch.cat([batch.items, mask], dim=1)  # [B, L + 1]
         timestamps = torch.cat([batch.timestamps, batch.timestamps[:, -1:]], dim=1)  # [B, L + 1]
-        return self.encode(SequenceBatch(items, batch.users, timestamps))[:, -1, :]
+        return self.encode(SequenceBatch(items, batch.users, timestamps), last_only=True)[:, -1, :]

@@ -34,12 +34,19 @@ class BertLayer(nn.Module):
         self.attn_adapter: nn.Module = nn.Identity()  # transfer adapter slots (seqrec.nn.adapters)
         self.ffn_adapter: nn.Module = nn.Identity()
 
-    def forward(self, x: Tensor, mask: Tensor, keep: Tensor) -> Tensor:
-        """x: [B, L, D]; mask: [B, 1, L, L] bool; keep: [B, L, 1] float (1 on real items)."""
-        attn = self.attn_adapter(self.drop(self.attn_out(self.attn(x, x, mask))))  # [B, L, D]
-        a = self.attn_norm(x + attn)  # [B, L, D]
-        ffn = self.ffn_adapter(self.drop(self.fc2(F.gelu(self.fc1(a)))))  # [B, L, D]
-        h = self.ffn_norm(a + ffn)  # [B, L, D]
+    def forward(self, x: Tensor, mask: Tensor, keep: Tensor, queries: int | None = None) -> Tensor:
+        """x: [B, L, D]; mask: [B, 1, L, L] bool; keep: [B, L, 1] float (1 on real items).
+
+        ``queries``: compute only the last that many positions (their attention still reads all of x);
+        the output is then ``[B, queries, D]``.
+        """
+        xq = x
+        if queries is not None:
+            xq, mask, keep = x[:, -queries:], mask[:, :, -queries:, :], keep[:, -queries:]
+        attn = self.attn_adapter(self.drop(self.attn_out(self.attn(xq, x, mask))))  # [B, Lq, D]
+        a = self.attn_norm(xq + attn)  # [B, Lq, D]
+        ffn = self.ffn_adapter(self.drop(self.fc2(F.gelu(self.fc1(a)))))  # [B, Lq, D]
+        h = self.ffn_norm(a + ffn)  # [B, Lq, D]
         return h * keep
 
 
@@ -50,10 +57,15 @@ class BertEncoder(nn.Module):
         super().__init__()
         self.layers = nn.ModuleList(BertLayer(hidden, heads, dropout, inner) for _ in range(blocks))
 
-    def forward(self, x: Tensor, valid: Tensor) -> Tensor:
-        """x: [B, L, D] embedded inputs; valid: [B, L] bool (True on real items and [MASK])."""
+    def forward(self, x: Tensor, valid: Tensor, last_only: bool = False) -> Tensor:
+        """x: [B, L, D] embedded inputs; valid: [B, L] bool (True on real items and [MASK]).
+
+        ``last_only``: the last layer computes the last position only (inference: the appended
+        [MASK]), returning ``[B, 1, D]`` equal to the last row of the full output.
+        """
         mask = attention_mask(valid, causal=False)  # [B, 1, L, L]
         keep = valid.unsqueeze(-1).to(x.dtype)  # [B, L, 1]
-        for layer in self.layers:
-            x = layer(x, mask, keep)
-        return x  # [B, L, D]
+        last = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
+            x = layer(x, mask, keep, 1 if last_only and i == last else None)
+        return x  # [B, L, D] ([B, 1, D] with last_only)

@@ -23,7 +23,12 @@ def test_user_state_is_the_last_encoded_position(
     items = torch.tensor([[0, 0, 3, 4, 5, 6], [1, 2, 3, 4, 5, 6], [0, 0, 0, 0, 9, 10]])
     batch = SequenceBatch(items, torch.tensor([1, 2, 3]), torch.arange(6).repeat(3, 1) * 1000)
     with torch.no_grad():
-        if model.causal:  # BERT4Rec's state is read at an appended [MASK]: compared elsewhere
+        if model.causal:
             torch.testing.assert_close(model.user_state(batch), model.encode(batch)[:, -1, :])
+        else:  # BERT4Rec reads its state at an appended [MASK]
+            masked = torch.cat([items, torch.full_like(items[:, :1], dataset.num_items + 1)], dim=1)
+            ts = torch.cat([batch.timestamps, batch.timestamps[:, -1:]], dim=1)
+            full = model.encode(SequenceBatch(masked, batch.users, ts))[:, -1, :]
+            torch.testing.assert_close(model.user_state(batch), full)
         scores = model.score_all(batch)
     assert scores.shape == (3, dataset.num_items + 1)
