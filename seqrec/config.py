@@ -277,8 +277,8 @@ class TrainingConfig(_Strict):
     grad_clip: PositiveFloat | None = None
     """Clip the global gradient norm to this value (none by default)."""
     length_bucketing: bool = True
-    """Batch users of similar history length together (shuffled pools of 64 batches sorted by length;
-    batch order shuffled): every user still appears once per epoch, with much less padding."""
+    """Batch windows of similar length together (shuffled pools of 64 batches sorted by length; batch
+    order shuffled): every window of the epoch still appears once, with much less padding."""
     window_stride: PositiveInt | None = None
     """Training windows per user and epoch. ``None``: one, the last ``max_len`` training items (the
     SASRec and BERT4Rec papers). ``N``: also the windows ending ``N``, ``2N``, ... items earlier, so a
