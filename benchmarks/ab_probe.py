@@ -1,0 +1,50 @@
+"""One probe of ``benchmarks/ab.py``: times whichever seqrec is first on ``PYTHONPATH``; one JSON line.
+
+PYTHONPATH=WORKTREE python benchmarks/ab_probe.py interactions.csv
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+
+import torch
+
+from seqrec import RuntimeOptions, SeqRec, SequenceDataset
+from seqrec.config import BERT4RecConfig, EvaluationConfig, SASRecConfig
+from seqrec.evaluation.evaluator import evaluate
+from seqrec.models import build_model
+
+SIZES = {"max_len": 50, "hidden": 64, "ff_hidden": 64, "blocks": 2, "heads": 2, "dropout": 0.2}
+
+
+def main() -> None:
+    torch.set_num_threads(2)
+    data = SequenceDataset.from_file(sys.argv[1], columns={"user": "user_id", "item": "item_id"})
+    out: dict[str, float] = {}
+    cfg = EvaluationConfig(ks=(10,), filter_seen=False, coverage=False)
+    for name, model_cfg in (("sasrec", SASRecConfig(**SIZES)), ("bert4rec", BERT4RecConfig(**SIZES))):
+        torch.manual_seed(0)
+        model = build_model(model_cfg, data.num_items, data.num_users).eval()
+        seconds = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            record = evaluate(model, data, cfg, part="test")
+            seconds.append(time.perf_counter() - t0)
+        out[f"{name}_eval_seconds"] = statistics.median(seconds)
+        out[f"{name}_ndcg"] = record["NDCG@10"]
+    rec = SeqRec(
+        model={"name": "sasrec", **SIZES},
+        training={"loss": "bce", "epochs": 2, "eval_every": 100, "batch_size": 256},
+        evaluation={"ks": [10], "coverage": False},
+        runtime=RuntimeOptions(threads=2, seed=1, progress=False),
+    ).fit(data)
+    assert rec.fit_result is not None
+    out["sasrec_bce_epoch_seconds"] = statistics.median(h["seconds"] for h in rec.fit_result.history)
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
