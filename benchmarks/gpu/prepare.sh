@@ -72,7 +72,7 @@ cp benchmarks/.work/peerdata/s3rec-beauty/{interactions.csv,s3rec-beauty.inter} 
 # the peers themselves (benchmarks/gpu/run_peers.sh), on the image's torch / numpy / pandas / scipy: RecBole
 # 1.2.1 with the three pure-Python packages the image lacks, and RecTools 0.19 with its own (implicit's
 # cp312 wheel under its original name; the CPU venv has the pm-implicit fork of the same version; pandas
-# 2.3, because RecTools 0.19 needs pandas < 3 and the image has 3)
+# 2.3 and its pytz, because RecTools 0.19 needs pandas < 3 and the image has 3)
 peer_site() {  # FOLDER WHEEL_DIR REQUIREMENT...
   local folder="$1" wheels="$2"; shift 2
   python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
@@ -83,7 +83,7 @@ peer_site() {  # FOLDER WHEEL_DIR REQUIREMENT...
 peer_site .gpu/carry/peers .gpu/peerwhl recbole==1.2.1 colorlog==4.7.2 texttable==1.7.2 \
   thop==0.1.1.post2209072238
 peer_site .gpu/build/rectools .gpu/rtwhl rectools==0.19.0 implicit==0.7.3 pytorch-lightning==2.6.6 \
-  torchmetrics==1.9.0 lightning-utilities==0.15.3 typeguard==4.6.1 attrs==23.2.0 pandas==2.3.2
+  torchmetrics==1.9.0 lightning-utilities==0.15.3 typeguard==4.6.1 attrs==23.2.0 pandas==2.3.2 pytz==2026.6
 tar -C .gpu/build/rectools -cf - . | xz -T"${XZ_THREADS:-0}" -9 > .gpu/carry/rectools.tar.xz
 # the sentence vectors of the two text catalogues (the encoder package is too large to carry): run
 # `python -m benchmarks.transfer --experiment text-lastfm` here once so that they are in the cache
