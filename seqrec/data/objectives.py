@@ -214,12 +214,16 @@ class Objective(ABC):
         self.num_pairs = num_pairs
         self.window_stride = window_stride
 
-    @abstractmethod
     def make_batch(
         self, rows: np.ndarray, rng: np.random.Generator, prefix: np.ndarray | None = None
     ) -> TrainBatch:
         """The batch of windows that end after the first ``prefix[i]`` items of user row ``rows[i]``
         (``None``: after each row's last training item)."""
+        return self._windows_batch(rows, self.train_end[rows] if prefix is None else prefix, rng)
+
+    @abstractmethod
+    def _windows_batch(self, rows: np.ndarray, prefix: np.ndarray, rng: np.random.Generator) -> TrainBatch:
+        """``make_batch`` with every window's prefix length given."""
 
     def eligible_rows(self) -> np.ndarray:
         """Rows with at least two training interactions (one input, one target)."""
@@ -340,11 +344,9 @@ class CausalNextItem(Objective):
         random_end = full + (rng.random(len(rows)) * (length - full + 1)).astype(np.int64)
         return starts + np.where(pick, random_end, length)
 
-    def make_batch(
-        self, rows: np.ndarray, rng: np.random.Generator, prefix: np.ndarray | None = None
-    ) -> TrainBatch:
+    def _windows_batch(self, rows: np.ndarray, prefix: np.ndarray, rng: np.random.Generator) -> TrainBatch:
         starts = self.sequences.offsets[rows]
-        ends = self._window_ends(rows, self.train_end[rows] if prefix is None else prefix, rng)
+        ends = self._window_ends(rows, prefix, rng)
         width = batch_width(starts, ends - 1, self.max_len)
         seq = windows(self.sequences.items, starts, ends, width + 1)  # [B, L+1]
         ts = windows(self.sequences.timestamps, starts, ends, width + 1)  # [B, L+1]
@@ -382,11 +384,9 @@ class MaskedItem(Objective):
         self.mask_prob = mask_prob
         self.mask_token = self.num_items + 1
 
-    def make_batch(
-        self, rows: np.ndarray, rng: np.random.Generator, prefix: np.ndarray | None = None
-    ) -> TrainBatch:
+    def _windows_batch(self, rows: np.ndarray, prefix: np.ndarray, rng: np.random.Generator) -> TrainBatch:
         starts = self.sequences.offsets[rows]
-        ends = starts + (self.train_end[rows] if prefix is None else prefix)
+        ends = starts + prefix
         width = batch_width(starts, ends, self.max_len)
         seq = windows(self.sequences.items, starts, ends, width)  # [B, L]
         ts = windows(self.sequences.timestamps, starts, ends, width)  # [B, L]
