@@ -96,8 +96,17 @@ def main() -> None:
         row["metrics_equal"] = same
     columns = ["arm", "rev", "round", *TIMES, *(f"{k} base/new" for k in TIMES), "metrics_equal"]
     name = "ab_" + (a.name or f"{revs['base']}_{revs['new']}")
-    notes = f"{__doc__.split(chr(10) + chr(10))[1]}\n\n2 torch threads; medians over {a.rounds} rounds."
+    notes = f"{NOTES}\n2 torch threads; medians over {a.rounds} rounds."
     write_results(name, records + summary, columns, f"A/B: {revs['base']} vs {revs['new']}", notes)
+
+
+NOTES = """
+Each revision runs in a fresh process per round, taking turns (base, new, base, new, ...), so slow drifts
+of the shared machine hit both alike. A probe (`benchmarks/ab_probe.py`) times, on S3-Rec Beauty, the
+full-ranking test pass of an untrained SASRec and BERT4Rec (maxlen 50, hidden 64, 2 layers, 2 heads; no
+coverage) and two training epochs of SASRec with BCE. `metrics_equal`: the two revisions' metrics agree
+in every round.
+"""
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@
 # .gpu/carry/peerdata/s3rec-beauty/{interactions.csv,s3rec-beauty.inter} (benchmarks.peers.export). RecBole
 # runs on the image's torch and its numpy / pandas / scipy / scikit-learn. RecTools 0.19 (LIBS="... RecTools")
 # needs .gpu/carry/rectools.tar.xz: RecTools and what the image lacks (implicit 0.7.3, pytorch-lightning,
-# torchmetrics, lightning-utilities, typeguard, attrs: benchmarks/gpu/prepare.sh), on the image's torch. Every record is one JSON line in
+# torchmetrics, lightning-utilities, typeguard, attrs, pandas 2.3 + pytz: benchmarks/gpu/prepare.sh), on
+# the image's torch. Every record is one JSON line in
 # $OUT/peers_gpu.jsonl, written as soon as it exists (stderr of all runs in $OUT/logs.txt: few files come back); merge with `python -m benchmarks.gpu.merge_peers`.
 set -uo pipefail
 cd "$(dirname "$0")/../.."

@@ -246,7 +246,7 @@ def report(a: argparse.Namespace, runs: dict[str, list[dict[str, Any]]]) -> None
                     statistics.median(known) if known else "not reached"
                 )
     env = environment()
-    # a run kept from an earlier sitting (--append, --reuse) keeps its own commit and date
+    # a run kept from an earlier sitting (--append, --reuse) keeps its own commit and torch version
     records = [{**env, **r} for lib in runs for r in runs[lib]] + [dict(r, **env) for r in summary]
     name = result_name(a)
     columns = [
