@@ -5,8 +5,9 @@
 Each revision is checked out into a temporary git worktree; ``benchmarks/ab_probe.py`` then runs in a
 fresh process per round, taking turns (BASE, NEW, BASE, NEW, ...), so slow drifts of a shared machine hit
 both alike. A probe times, on S3-Rec Beauty (the peers' exported file), the full-ranking test pass of
-an untrained SASRec and BERT4Rec (maxlen 50, hidden 64, 2 layers, 2 heads; no coverage) and two
-training epochs of SASRec with BCE (where the encoder, not the catalogue softmax, is most of the epoch).
+an untrained SASRec and BERT4Rec (maxlen 50, hidden 64, 2 layers, 2 heads; no coverage, and SASRec once
+more with it) and two training epochs of SASRec with BCE (where the encoder, not the catalogue softmax,
+is most of the epoch).
 Writes ``benchmarks/results/ab_<name>.{json,md}``: every probe and the medians per revision. The metrics
 of the two revisions must agree (the same untrained model scores the same), so a speed-up that changes
 results is flagged.
@@ -32,7 +33,12 @@ from benchmarks.common import mirror, write_results  # noqa: E402
 from benchmarks.peers.compare import WORK  # noqa: E402
 from benchmarks.peers.export import export  # noqa: E402
 
-TIMES = ("sasrec_eval_seconds", "bert4rec_eval_seconds", "sasrec_bce_epoch_seconds")
+TIMES = (
+    "sasrec_eval_seconds",
+    "sasrec_eval_coverage_seconds",
+    "bert4rec_eval_seconds",
+    "sasrec_bce_epoch_seconds",
+)
 
 
 def _rev(rev: str) -> str:
@@ -104,7 +110,8 @@ NOTES = """
 Each revision runs in a fresh process per round, taking turns (base, new, base, new, ...), so slow drifts
 of the shared machine hit both alike. A probe (`benchmarks/ab_probe.py`) times, on S3-Rec Beauty, the
 full-ranking test pass of an untrained SASRec and BERT4Rec (maxlen 50, hidden 64, 2 layers, 2 heads; no
-coverage) and two training epochs of SASRec with BCE. `metrics_equal`: the two revisions' metrics agree
+coverage; SASRec also with the Coverage@K pass, `sasrec_eval_coverage_seconds`) and two training
+epochs of SASRec with BCE. `metrics_equal`: the two revisions' metrics agree
 in every round.
 """
 
