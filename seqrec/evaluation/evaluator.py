@@ -61,6 +61,9 @@ def evaluate(
     order = np.argsort(np.minimum(positions[rows], max_len), kind="stable")
     table = model.item_table() if sampler is None else None  # [N + 1, D], built once
     axis = 1 if cfg.coverage else 0  # the item axis of a block of scores
+    if table is not None:  # one block of scores and of comparisons, reused (views for the last, short one)
+        block_scores = torch.empty(len(table) * SCORE_ROWS, dtype=table.dtype, device=table.device)
+        block_mask = torch.empty(len(table) * SCORE_ROWS, dtype=torch.bool, device=table.device)
     batches = range(0, len(rows), cfg.batch_size)
     for i in tqdm(batches, desc=f"eval {part} ({protocol})", disable=not progress, leave=False):
         at = order[i : i + cfg.batch_size]  # positions in ``rows`` / ``ranks``
@@ -73,12 +76,17 @@ def evaluate(
             seen = full_histories(seqs, chunk, ends) if cfg.filter_seen else None
             for j in range(0, len(chunk), SCORE_ROWS):  # a block of scores stays in cache
                 block = slice(j, j + SCORE_ROWS)
+                b = len(chunk[block])
                 # [b, N + 1] when the top K is needed (topk along rows), else [N + 1, b]: faster to make
-                scores = model.score_states(states[block], table, item_major=axis == 0).float()
+                shape = (b, len(table)) if axis == 1 else (len(table), b)
+                scores = model.score_states(
+                    states[block], table, item_major=axis == 0, out=block_scores[: b * len(table)].view(shape)
+                ).float()
                 if seen is not None:
                     mask_items(scores, seen[block], item_dim=axis)
                 target_scores = scores.gather(axis, targets[block].unsqueeze(axis)).squeeze(axis)  # [b]
-                ranks[at[block]] = pessimistic_rank(scores, target_scores, item_dim=axis).cpu().numpy()
+                mask = block_mask[: b * len(table)].view(shape)
+                ranks[at[block]] = pessimistic_rank(scores, target_scores, axis, mask).cpu().numpy()
                 if cfg.coverage:
                     top = scores.topk(min(ks[-1], data.num_items), dim=1).indices.cpu().numpy()  # [b, K]
                     for k in ks:

@@ -38,10 +38,14 @@ def mask_items(scores: Tensor, items: Tensor, item_dim: int = 1) -> Tensor:
     return scores.scatter_(item_dim, index if item_dim == 1 else index.T, float("-inf"))
 
 
-def pessimistic_rank(scores: Tensor, target_scores: Tensor, item_dim: int = 1) -> Tensor:
+def pessimistic_rank(
+    scores: Tensor, target_scores: Tensor, item_dim: int = 1, mask: Tensor | None = None
+) -> Tensor:
     """0-based rank of each target: items scored higher, plus ties other than the target itself.
 
-    ``scores`` is ``[B, N + 1]``, or ``[N + 1, B]`` with ``item_dim=0``; ``target_scores`` is ``[B]``."""
+    ``scores`` is ``[B, N + 1]``, or ``[N + 1, B]`` with ``item_dim=0``; ``target_scores`` is ``[B]``.
+    ``mask``: a bool tensor of the scores' shape to hold the comparison (reused across blocks, it saves
+    allocating and first touching a fresh one each time)."""
     t = target_scores.unsqueeze(item_dim)  # [B, 1] or [1, B]
     # one pass: higher ones and ties, less the target itself (int32 sums: no int64 copy of the mask)
-    return (scores >= t).sum(item_dim, dtype=torch.int32).long() - 1
+    return torch.ge(scores, t, out=mask).sum(item_dim, dtype=torch.int32).long() - 1

@@ -69,16 +69,19 @@ class SequenceModel(nn.Module, ABC):
         return self.score_states(self.user_state(batch), self.item_table())
 
     @staticmethod
-    def score_states(states: Tensor, table: Tensor, *, item_major: bool = False) -> Tensor:
+    def score_states(
+        states: Tensor, table: Tensor, *, item_major: bool = False, out: Tensor | None = None
+    ) -> Tensor:
         """``score_all`` from precomputed ``user_state`` rows ``[B, D]`` and ``item_table()`` ``[N + 1, D]``,
         so that a caller scoring many users in blocks builds the table once.
 
         ``item_major``: the same scores as ``[N + 1, B]`` (``table @ states.T``), which BLAS computes about
-        twice as fast on CPU when B is a small block; for passes that reduce over items (ranks)."""
+        twice as fast on CPU when B is a small block; for passes that reduce over items (ranks).
+        ``out``: a tensor of the result's shape and dtype to write into (a caller's reused block)."""
         if item_major:
-            scores = table @ states.T  # [N + 1, B]
+            scores = torch.mm(table, states.T, out=out)  # [N + 1, B]
             scores[0] = float("-inf")
             return scores
-        scores = states @ table.T  # [B, N + 1]
+        scores = torch.mm(states, table.T, out=out)  # [B, N + 1]
         scores[:, 0] = float("-inf")
         return scores
