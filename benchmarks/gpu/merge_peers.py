@@ -5,8 +5,9 @@
 One file per device call (its name is the records' ``call``). One row per run and one median row per
 label (``seqrec-fp32``, ``seqrec-bf16``, ``RecBole``, ``RecTools``), with the ratios peer/seqrec-fp32 and
 the wall time each label took to reach RecBole's best validation NDCG@10, into
-``benchmarks/results/peers_gpu_<card>.{json,md}``. A label's ratios divide by the median of the
-``seqrec-fp32`` runs of the same calls (the same warm machine), as machines of one kind differ.
+``benchmarks/results/peers_gpu_<card>.{json,md}`` (SASRec CE; other pairs add ``_<model>_<loss>``). A
+label's ratios divide by the median of the ``seqrec-fp32`` runs of the same calls (the same warm
+machine), as machines of one kind differ.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ def summarise(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 NOTES = """
-`benchmarks/gpu/run_peers.sh` on the lent GPU: SASRec, CE loss, S3-Rec Beauty with seqrec's leave-one-out
+`benchmarks/gpu/run_peers.sh` on the lent GPU: {model}, {loss} loss, S3-Rec Beauty with seqrec's leave-one-out
 split, maxlen 50, hidden 64, feed-forward 64, 2 layers, 2 heads, batch 256, lr 1e-3, the same file for
 every library, one process at a time, alone on the GPU. seqrec trains 20 epochs, RecBole and RecTools 3
 (seqrec's epochs are cheap; its batches hold whole sequences, RecBole's one prefix each, so an seqrec
@@ -91,7 +92,7 @@ median of RecBole's best; RecTools' driver validates only after training, so it 
 the device call (one machine start) a run came from; ratios divide by the seqrec-fp32 runs of the same
 calls (`baseline`), because two machines of the same kind differ by up to ~40% here. RecTools 0.19 runs
 with pandas 2.3.2 and implicit 0.7.3 carried to the machine (the image has pandas 3, which RecTools 0.19
-does not support). The card's torch is the image's own (2.11 CUDA), not 2.13: nothing can be installed
+does not support); with BPR, RecTools trains its `BCE` loss, as on the CPU. The card's torch is the image's own (2.11 CUDA), not 2.13: nothing can be installed
 there.
 """
 
@@ -110,7 +111,11 @@ def main() -> None:
     if not records:
         raise SystemExit(f"{', '.join(map(str, a.jsonl))}: no records")
     card = next((r["device"] for r in records if r.get("device", "cpu") != "cpu"), "gpu")
-    name = "peers_gpu_" + card.split()[-1].lower()
+    model, loss = records[0]["model"], records[0]["loss"]
+    if any((r["model"], r["loss"]) != (model, loss) for r in records if r["library"] != "RecTools"):
+        raise SystemExit("records of more than one model / loss: merge each pair on its own")
+    pair = "" if (model, loss) == ("SASRec", "CE") else f"_{model}_{loss}"
+    name = "peers_gpu_" + card.replace("NVIDIA", "").split()[0].lower() + pair  # e.g. h100 of "NVIDIA H100 80GB HBM3"
     summary = summarise(records)
     columns = [
         "label",
@@ -130,7 +135,8 @@ def main() -> None:
         f"{TARGET} ratio (peer/seqrec)",
         "baseline",
     ]
-    write_results(name, records + summary, columns, f"seqrec vs RecBole and RecTools on the {card}", NOTES)
+    notes = NOTES.format(model=model, loss=loss)
+    write_results(name, records + summary, columns, f"seqrec vs RecBole and RecTools on the {card}", notes)
     print(f"wrote benchmarks/results/{name}.json / .md")
 
 
