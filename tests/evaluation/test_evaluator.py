@@ -68,13 +68,19 @@ def test_ties_count_against_the_model() -> None:
     assert ranks.tolist() == [4, 4]
 
 
-def test_batching_does_not_change_the_metrics(trained: SeqRec, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Users are evaluated in length order, in batches and score blocks: none of that shows in the record."""
+@pytest.mark.parametrize("coverage", [True, False])
+def test_batching_does_not_change_the_metrics(
+    trained: SeqRec, monkeypatch: pytest.MonkeyPatch, coverage: bool
+) -> None:
+    """Users are evaluated in length order, in batches and score blocks (one reused buffer, viewed
+    shorter for the last block; user-major with coverage, item-major without): none of that shows in the
+    record."""
     from seqrec.evaluation import evaluator
 
     data = trained.data
     assert data is not None
-    one = trained.config.evaluation.model_copy(update={"batch_size": 4096, "filter_seen": True})
+    update = {"batch_size": 4096, "filter_seen": True, "coverage": coverage}
+    one = trained.config.evaluation.model_copy(update=update)
     whole = evaluate(trained.model, data, one, part="test", max_len=10)  # type: ignore[arg-type]
     monkeypatch.setattr(evaluator, "SCORE_ROWS", 3)
     small = one.model_copy(update={"batch_size": 7})
