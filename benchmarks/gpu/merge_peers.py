@@ -92,8 +92,8 @@ median of RecBole's best; RecTools' driver validates only after training, so it 
 the device call (one machine start) a run came from; ratios divide by the seqrec-fp32 runs of the same
 calls (`baseline`), because two machines of the same kind differ by up to ~40% here. RecTools 0.19 runs
 with pandas 2.3.2 and implicit 0.7.3 carried to the machine (the image has pandas 3, which RecTools 0.19
-does not support); with BPR, RecTools trains its `BCE` loss, as on the CPU. The card's torch is the image's own (2.11 CUDA), not 2.13: nothing can be installed
-there.
+does not support); with BPR, RecTools trains its `BCE` loss, as on the CPU. The card's torch is the
+image's own (2.11 CUDA), not 2.13: nothing can be installed there.
 """
 
 
@@ -115,7 +115,8 @@ def main() -> None:
     if any((r["model"], r["loss"]) != (model, loss) for r in records if r["library"] != "RecTools"):
         raise SystemExit("records of more than one model / loss: merge each pair on its own")
     pair = "" if (model, loss) == ("SASRec", "CE") else f"_{model}_{loss}"
-    name = "peers_gpu_" + card.replace("NVIDIA", "").split()[0].lower() + pair  # e.g. h100 of "NVIDIA H100 80GB HBM3"
+    # the card's model: h100 of "NVIDIA H100 80GB HBM3"
+    name = "peers_gpu_" + card.replace("NVIDIA", "").split()[0].lower() + pair
     summary = summarise(records)
     columns = [
         "label",
