@@ -277,7 +277,8 @@ median rows; the JSON also holds every repeat with its per-epoch times and valid
 included) until the validation NDCG@10 first reaches the median of RecBole's best. `reused_from`: runs
 taken from an earlier comparison (`--reuse`) rather than run in this invocation. `window_stride`
 (seqrec only): several training windows per long history and epoch (`training.window_stride`); empty:
-one window per user, the last `max_len` items.
+one window per user, the last `max_len` items. RecTools drops users with too few training items from
+its training data and gives them no list: they count as misses (`unscored_users` in the JSON).
 """
 
 
