@@ -9,15 +9,30 @@ import json
 import statistics
 import sys
 import time
+from typing import Any
 
 import torch
 
 from seqrec import RuntimeOptions, SeqRec, SequenceDataset
-from seqrec.config import BERT4RecConfig, EvaluationConfig, SASRecConfig
+from seqrec.config import BERT4RecConfig, EvaluationConfig, ModelConfig, SASRecConfig
 from seqrec.evaluation.evaluator import evaluate
 from seqrec.models import build_model
 
 SIZES = {"max_len": 50, "hidden": 64, "ff_hidden": 64, "blocks": 2, "heads": 2, "dropout": 0.2}
+
+
+def timed_evaluation(
+    model_cfg: ModelConfig, data: SequenceDataset, cfg: EvaluationConfig
+) -> tuple[float, dict[str, Any]]:
+    """Median seconds of 3 full-ranking test passes of an untrained model (seed 0), and its record."""
+    torch.manual_seed(0)
+    model = build_model(model_cfg, data.num_items, data.num_users).eval()
+    seconds = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        record = evaluate(model, data, cfg, part="test")
+        seconds.append(time.perf_counter() - t0)
+    return statistics.median(seconds), record
 
 
 def main() -> None:
@@ -26,24 +41,11 @@ def main() -> None:
     out: dict[str, float] = {}
     cfg = EvaluationConfig(ks=(10,), filter_seen=False, coverage=False)
     for name, model_cfg in (("sasrec", SASRecConfig(**SIZES)), ("bert4rec", BERT4RecConfig(**SIZES))):
-        torch.manual_seed(0)
-        model = build_model(model_cfg, data.num_items, data.num_users).eval()
-        seconds = []
-        for _ in range(3):
-            t0 = time.perf_counter()
-            record = evaluate(model, data, cfg, part="test")
-            seconds.append(time.perf_counter() - t0)
-        out[f"{name}_eval_seconds"] = statistics.median(seconds)
+        seconds, record = timed_evaluation(model_cfg, data, cfg)
+        out[f"{name}_eval_seconds"] = seconds
         out[f"{name}_ndcg"] = record["NDCG@10"]
     with_coverage = cfg.model_copy(update={"coverage": True})  # SASRec again, with the top-K pass
-    torch.manual_seed(0)
-    model = build_model(SASRecConfig(**SIZES), data.num_items, data.num_users).eval()
-    seconds = []
-    for _ in range(3):
-        t0 = time.perf_counter()
-        evaluate(model, data, with_coverage, part="test")
-        seconds.append(time.perf_counter() - t0)
-    out["sasrec_eval_coverage_seconds"] = statistics.median(seconds)
+    out["sasrec_eval_coverage_seconds"] = timed_evaluation(SASRecConfig(**SIZES), data, with_coverage)[0]
     rec = SeqRec(
         model={"name": "sasrec", **SIZES},
         training={"loss": "bce", "epochs": 2, "eval_every": 100, "batch_size": 256},

@@ -79,13 +79,13 @@ def evaluate(
                 b = len(chunk[block])
                 # [b, N + 1] when the top K is needed (topk along rows), else [N + 1, b]: faster to make
                 shape = (b, len(table)) if axis == 1 else (len(table), b)
-                scores = model.score_states(
-                    states[block], table, item_major=axis == 0, out=block_scores[: b * len(table)].view(shape)
-                ).float()
+                cells = b * len(table)  # of the reused blocks, this block's leading part
+                out = block_scores[:cells].view(shape)
+                scores = model.score_states(states[block], table, item_major=axis == 0, out=out).float()
                 if seen is not None:
                     mask_items(scores, seen[block], item_dim=axis)
                 target_scores = scores.gather(axis, targets[block].unsqueeze(axis)).squeeze(axis)  # [b]
-                mask = block_mask[: b * len(table)].view(shape)
+                mask = block_mask[:cells].view(shape)
                 ranks[at[block]] = pessimistic_rank(scores, target_scores, axis, mask).cpu().numpy()
                 if cfg.coverage:
                     top = scores.topk(min(ks[-1], data.num_items), dim=1).indices.cpu().numpy()  # [b, K]
