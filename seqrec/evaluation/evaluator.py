@@ -20,7 +20,13 @@ from seqrec.config import EvaluationConfig
 from seqrec.data.dataset import SequenceDataset
 from seqrec.data.negatives import NegativeSampler
 from seqrec.evaluation.metrics import coverage, metrics_from_ranks
-from seqrec.evaluation.ranking import full_histories, history_batch, mask_items, pessimistic_rank
+from seqrec.evaluation.ranking import (
+    count_dtype,
+    full_histories,
+    history_batch,
+    mask_items,
+    pessimistic_rank,
+)
 from seqrec.models.base import SequenceModel
 
 Protocol = Literal["full", "sampled"]
@@ -63,7 +69,7 @@ def evaluate(
     axis = 1 if cfg.coverage else 0  # the item axis of a block of scores
     if table is not None:  # one block of scores and of comparisons, reused (views for the last, short one)
         block_scores = torch.empty(len(table) * SCORE_ROWS, dtype=table.dtype, device=table.device)
-        block_mask = torch.empty(len(table) * SCORE_ROWS, dtype=torch.bool, device=table.device)
+        block_flags = torch.empty(len(table) * SCORE_ROWS, dtype=count_dtype(len(table)), device=table.device)
     batches = range(0, len(rows), cfg.batch_size)
     for i in tqdm(batches, desc=f"eval {part} ({protocol})", disable=not progress, leave=False):
         at = order[i : i + cfg.batch_size]  # positions in ``rows`` / ``ranks``
@@ -85,8 +91,8 @@ def evaluate(
                 if seen is not None:
                     mask_items(scores, seen[block], item_dim=axis)
                 target_scores = scores.gather(axis, targets[block].unsqueeze(axis)).squeeze(axis)  # [b]
-                mask = block_mask[:cells].view(shape)
-                ranks[at[block]] = pessimistic_rank(scores, target_scores, axis, mask).cpu().numpy()
+                flags = block_flags[:cells].view(shape)
+                ranks[at[block]] = pessimistic_rank(scores, target_scores, axis, flags).cpu().numpy()
                 if cfg.coverage:
                     top = scores.topk(min(ks[-1], data.num_items), dim=1).indices.cpu().numpy()  # [b, K]
                     for k in ks:

@@ -9,7 +9,7 @@ import torch
 from seqrec import SeqRec
 from seqrec.evaluation.evaluator import evaluate
 from seqrec.evaluation.metrics import metrics_from_ranks
-from seqrec.evaluation.ranking import pessimistic_rank
+from seqrec.evaluation.ranking import count_dtype, pessimistic_rank
 
 
 @pytest.fixture
@@ -66,6 +66,22 @@ def test_ties_count_against_the_model() -> None:
     scores = torch.zeros(2, 5)
     ranks = pessimistic_rank(scores, scores[:, 1])
     assert ranks.tolist() == [4, 4]
+
+
+@pytest.mark.parametrize("item_dim", [0, 1])
+def test_rank_counts_as_integers_would(item_dim: int) -> None:
+    """The float count equals the integer count of higher-or-tied items (less the target)."""
+    gen = torch.Generator().manual_seed(0)
+    scores = torch.randint(-3, 4, (7, 301), generator=gen).float()  # many ties
+    targets = torch.randint(1, 301, (7,), generator=gen)
+    target_scores = scores.gather(1, targets[:, None]).squeeze(1)
+    expected = (scores >= target_scores[:, None]).long().sum(1) - 1
+    laid_out = scores if item_dim == 1 else scores.T.contiguous()
+    flags = torch.empty(laid_out.shape, dtype=count_dtype(301))
+    assert pessimistic_rank(laid_out, target_scores, item_dim, flags).tolist() == expected.tolist()
+    assert pessimistic_rank(laid_out, target_scores, item_dim).tolist() == expected.tolist()
+    with pytest.raises(ValueError, match=r"flags must be torch\.float32"):
+        pessimistic_rank(laid_out, target_scores, item_dim, flags.bool())
 
 
 @pytest.mark.parametrize("coverage", [True, False])
