@@ -70,6 +70,8 @@ def commands(a: argparse.Namespace, folder: Path) -> dict[str, list[str]]:
         str(a.threads),
         "--seed",
         str(a.seed),
+        "--eval-passes",
+        str(a.eval_passes),
     ]
     csv = str(folder / "interactions.csv")
     return {
@@ -146,6 +148,13 @@ def main() -> None:
         help="another number of epochs for some libraries, e.g. seqrec=25 RecTools=1",
     )
     p.add_argument("--eval-every", type=int, default=1)
+    p.add_argument(
+        "--eval-passes",
+        type=int,
+        default=1,
+        help="time each run's full-ranking test pass this many times (the run reports the median); with "
+        "--epochs 0 (no training, --tag eval-only) a comparison of evaluation alone",
+    )
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--max-len", type=int, default=50)
     p.add_argument("--hidden", type=int, default=64)
@@ -203,7 +212,7 @@ def main() -> None:
             record.update(
                 run=f"{a.dataset}/{a.model}/{a.loss}/{lib}/{repeat}", dataset=a.dataset, repeat=repeat
             )
-            record.update(batch_size=a.batch_size, lr=a.lr, epochs=epochs[lib])
+            record.update(batch_size=a.batch_size, lr=a.lr, epochs=epochs[lib], eval_passes=a.eval_passes)
             if lib == "seqrec":
                 record.update(window_stride=a.window_stride)
             runs[lib].append(record)
@@ -224,6 +233,7 @@ def report(a: argparse.Namespace, runs: dict[str, list[dict[str, Any]]]) -> None
             "repeats": len(records),
             "epochs": records[0].get("epochs", library_epochs(a)[lib]),
             "batch_size": records[0].get("batch_size", a.batch_size),
+            "eval_passes": records[0].get("eval_passes", 1),
             "window_stride": records[0].get("window_stride") or "",
             "reused_from": records[0].get("reused_from", ""),
         }
@@ -255,6 +265,7 @@ def report(a: argparse.Namespace, runs: dict[str, list[dict[str, Any]]]) -> None
         "epochs",
         "batch_size",
         "window_stride",
+        "eval_passes",
         "seconds_per_epoch",
         "seconds_per_epoch ratio (peer/seqrec)",
         "eval_seconds",
@@ -279,6 +290,10 @@ taken from an earlier comparison (`--reuse`) rather than run in this invocation.
 (seqrec only): several training windows per long history and epoch (`training.window_stride`); empty:
 one window per user, the last `max_len` items. RecTools drops users with too few training items from
 its training data and gives them no list: they count as misses (`unscored_users` in the JSON).
+`eval_passes`: each run times its test pass this many times and reports the median (every pass in
+`eval_pass_seconds`). With 0 epochs nothing is trained: the runs time the full-ranking pass of each
+library's initialised model (its cost does not depend on the weights), and their metrics are those of
+an untrained model.
 """
 
 

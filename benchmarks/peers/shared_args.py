@@ -11,7 +11,12 @@ import argparse
 
 def add_training_args(p: argparse.ArgumentParser) -> None:
     """Model size, optimisation and runtime: the settings every library gets identically."""
-    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument(
+        "--epochs", type=int, default=1, help="0: no training; the initialised model's test pass is timed"
+    )
+    p.add_argument(
+        "--eval-passes", type=int, default=1, help="time the full-ranking test pass this many times (median)"
+    )
     p.add_argument("--eval-every", type=int, default=1)
     p.add_argument("--max-len", type=int, default=50)
     p.add_argument("--hidden", type=int, default=64)
