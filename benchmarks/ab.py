@@ -1,13 +1,13 @@
 """A/B timing of two revisions of seqrec on the same machine, in alternating processes.
 
-    python -m benchmarks.ab BASE_REV NEW_REV [--rounds 4] [--name NAME]
+    python -m benchmarks.ab BASE_REV NEW_REV [--rounds 4] [--name NAME] [--dataset s3rec-beauty]
 
 Each revision is checked out into a temporary git worktree; ``benchmarks/ab_probe.py`` then runs in a
 fresh process per round, taking turns (BASE, NEW, BASE, NEW, ...), so slow drifts of a shared machine hit
-both alike. A probe times, on S3-Rec Beauty (the peers' exported file), the full-ranking test pass of
-an untrained SASRec and BERT4Rec (maxlen 50, hidden 64, 2 layers, 2 heads; no coverage, and SASRec once
-more with it) and two training epochs of SASRec with BCE (where the encoder, not the catalogue softmax,
-is most of the epoch).
+both alike. A probe times, on S3-Rec Beauty (or ``--dataset``; the peers' exported file), the
+full-ranking test pass of an untrained SASRec and BERT4Rec (maxlen 50, hidden 64, 2 layers, 2 heads; no
+coverage, and SASRec once more with it) and two training epochs of SASRec with BCE (where the encoder,
+not the catalogue softmax, is most of the epoch).
 Writes ``benchmarks/results/ab_<name>.{json,md}``: every probe and the medians per revision. The metrics
 of the two revisions must agree (the same untrained model scores the same), so a speed-up that changes
 results is flagged.
@@ -53,9 +53,10 @@ def main() -> None:
     p.add_argument("new")
     p.add_argument("--rounds", type=int, default=4)
     p.add_argument("--name", default="", help="results name (default: BASE_NEW)")
+    p.add_argument("--dataset", default="s3rec-beauty", help="a dataset the peers' export knows")
     a = p.parse_args()
     mirror()
-    csv = export("s3rec-beauty", WORK / "peerdata") / "interactions.csv"
+    csv = export(a.dataset, WORK / "peerdata") / "interactions.csv"
     revs = {"base": _rev(a.base), "new": _rev(a.new)}
     records: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="seqrec-ab-") as tmp:
@@ -79,7 +80,8 @@ def main() -> None:
                         .stdout.strip()
                         .splitlines()[-1]
                     )
-                    records.append(dict(json.loads(out), arm=arm, rev=revs[arm], round=round_))
+                    record = dict(json.loads(out), arm=arm, rev=revs[arm], round=round_, dataset=a.dataset)
+                    records.append(record)
                     print(records[-1], flush=True)
         finally:
             for tree in trees.values():
@@ -88,6 +90,7 @@ def main() -> None:
     for arm, rev in revs.items():
         mine = [r for r in records if r["arm"] == arm]
         row: dict[str, Any] = {"arm": arm, "rev": rev, "round": "median", "rounds": len(mine)}
+        row["dataset"] = a.dataset
         for key in TIMES:
             row[key] = statistics.median(r[key] for r in mine)
         summary.append(row)
@@ -102,13 +105,13 @@ def main() -> None:
         row["metrics_equal"] = same
     columns = ["arm", "rev", "round", *TIMES, *(f"{k} base/new" for k in TIMES), "metrics_equal"]
     name = "ab_" + (a.name or f"{revs['base']}_{revs['new']}")
-    notes = f"{NOTES}\n2 torch threads; medians over {a.rounds} rounds."
+    notes = f"{NOTES}\nDataset: {a.dataset}. 2 torch threads; medians over {a.rounds} rounds."
     write_results(name, records + summary, columns, f"A/B: {revs['base']} vs {revs['new']}", notes)
 
 
 NOTES = """
 Each revision runs in a fresh process per round, taking turns (base, new, base, new, ...), so slow drifts
-of the shared machine hit both alike. A probe (`benchmarks/ab_probe.py`) times, on S3-Rec Beauty, the
+of the shared machine hit both alike. A probe (`benchmarks/ab_probe.py`) times, on the dataset below, the
 full-ranking test pass of an untrained SASRec and BERT4Rec (maxlen 50, hidden 64, 2 layers, 2 heads; no
 coverage; SASRec also with the Coverage@K pass, `sasrec_eval_coverage_seconds`) and two training
 epochs of SASRec with BCE. `metrics_equal`: the two revisions' metrics agree

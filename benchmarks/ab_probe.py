@@ -36,7 +36,7 @@ def timed_evaluation(
 
 
 def main() -> None:
-    torch.set_num_threads(2)
+    RuntimeOptions(threads=2).apply()  # what a fit applies: threads, seeds, memory settings
     data = SequenceDataset.from_file(sys.argv[1], columns={"user": "user_id", "item": "item_id"})
     out: dict[str, float] = {}
     cfg = EvaluationConfig(ks=(10,), filter_seen=False, coverage=False)
