@@ -1,0 +1,47 @@
+"""seqrec's peer-benchmark driver (``benchmarks/peers/seqrec_run.py``): its record with and without
+training, and the repeated timing of the test pass."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import synthetic_log
+
+DRIVER = Path(__file__).resolve().parents[2] / "benchmarks" / "peers" / "seqrec_run.py"
+SMALL = ["--max-len", "12", "--hidden", "16", "--inner", "16", "--layers", "1", "--heads", "1"]
+
+
+def run_driver(csv: Path, *args: str) -> dict:
+    cmd = [sys.executable, str(DRIVER), "--interactions", str(csv), *SMALL, "--batch-size", "32", *args]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture
+def csv(tmp_path: Path) -> Path:
+    path = tmp_path / "interactions.csv"
+    log = synthetic_log().rename({"user": "user_id", "item": "item_id"})
+    log.write_csv(path)
+    return path
+
+
+def test_zero_epochs_times_the_untrained_models_passes(csv: Path) -> None:
+    record = run_driver(csv, "--epochs", "0", "--eval-passes", "3")
+    assert "seconds_per_epoch" not in record and "valid_curve" not in record
+    assert len(record["eval_pass_seconds"]) == 3
+    assert record["eval_seconds"] == statistics.median(record["eval_pass_seconds"])
+    assert 0.0 <= record["NDCG@10"] <= record["HR@10"] <= 1.0
+
+
+@pytest.mark.slow
+def test_training_run_reports_its_epochs(csv: Path) -> None:
+    record = run_driver(csv, "--epochs", "2")
+    assert len(record["epoch_seconds"]) == 2 and record["seconds_per_epoch"] > 0
+    assert [point["epoch"] for point in record["valid_curve"]] == [1, 2]
+    assert len(record["eval_pass_seconds"]) == 1
