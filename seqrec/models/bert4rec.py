@@ -28,6 +28,7 @@ from seqrec.data.batch import SequenceBatch
 from seqrec.models.base import SequenceModel
 from seqrec.nn.attention import positions_from_end
 from seqrec.nn.bert import BertEncoder
+from seqrec.nn.dropout import Dropout
 from seqrec.nn.embeddings import ItemEmbedding
 from seqrec.nn.init import bert_init
 
@@ -54,7 +55,7 @@ class BERT4Rec(SequenceModel):
         self.item_emb = ItemEmbedding(num_items + 2, hidden, padding_idx=0)  # last row: [MASK]
         self.pos_emb = nn.Embedding(max_len + 1, hidden, padding_idx=0)
         self.emb_norm = nn.LayerNorm(hidden, eps=1e-12)
-        self.emb_dropout = nn.Dropout(dropout)
+        self.emb_dropout = Dropout(dropout)
         self.encoder = BertEncoder(hidden, blocks, heads, dropout, ff_hidden or 4 * hidden)
         self.head = nn.Linear(hidden, hidden)  # W_P, b_P
         self.output_bias = nn.Parameter(torch.zeros(num_items + 1))  # b_O

@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import math
 
-from torch import Tensor, nn
+from torch import Tensor
 
 from seqrec.data.batch import SequenceBatch
 from seqrec.models.base import SequenceModel
+from seqrec.nn.dropout import Dropout
 from seqrec.nn.embeddings import ItemTable, item_table_or_ids
 from seqrec.nn.init import xavier_init
 from seqrec.nn.time_aware import TimeAwareEncoder
@@ -49,7 +50,7 @@ class TiSASRec(SequenceModel):
         self.max_len = max_len
         self.hidden = hidden
         self.item_emb = item_table_or_ids(item_embedding, num_items + 1, hidden)
-        self.emb_dropout = nn.Dropout(dropout)
+        self.emb_dropout = Dropout(dropout)
         self.encoder = TimeAwareEncoder(
             hidden, blocks, heads, dropout, ff_hidden or hidden, max_len=max_len, time_span=time_span
         )

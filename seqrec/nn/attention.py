@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from seqrec.nn.dropout import Dropout, dropout
+
 
 def positions_from_end(valid: Tensor) -> Tensor:
     """``[B, L]`` position ids: the last real item is 1, the one before 2, ...; padding is 0."""
@@ -46,16 +48,17 @@ SHORT_KEYS = 32
 and BCE epoch unchanged within the machine's noise."""
 
 
-def attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor, dropout: float) -> Tensor:
+def attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor, dropout_p: float) -> Tensor:
     """``softmax(q k^T / sqrt(d_h) + M) v`` with dropout on the attention weights: q ``[B, H, Lq, d_h]``,
-    k / v ``[B, H, L, d_h]``, mask ``[B, 1, Lq, L]`` (True = may attend; no row is empty)."""
-    if q.device.type != "cpu" or k.shape[-2] > SHORT_KEYS:
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
+    k / v ``[B, H, L, d_h]``, mask ``[B, 1, Lq, L]`` (True = may attend; no row is empty).
+
+    On the CPU, PyTorch's fused kernel serves long inference only: with dropout it falls back to these
+    same three steps anyway, and here the weights' dropout is ``seqrec.nn.dropout``'s."""
+    if q.device.type != "cpu" or (k.shape[-2] > SHORT_KEYS and dropout_p == 0.0):
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
     scores = (q @ k.transpose(-1, -2)) * q.shape[-1] ** -0.5  # [B, H, Lq, L]
     weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
-    if dropout > 0:
-        weights = F.dropout(weights, dropout)
-    return weights @ v  # [B, H, Lq, d_h]
+    return dropout(weights, dropout_p) @ v  # [B, H, Lq, d_h]
 
 
 class MultiHeadSelfAttention(nn.Module):
@@ -89,7 +92,7 @@ class PointWiseFeedForward(nn.Module):
         super().__init__()
         self.fc1 = nn.Linear(hidden, inner)
         self.fc2 = nn.Linear(inner, hidden)
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
 
     def transform(self, x: Tensor) -> Tensor:
         """The feed-forward output before its residual, ``[..., D]``."""

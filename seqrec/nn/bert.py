@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from seqrec.nn.attention import MultiHeadSelfAttention, attention_mask
+from seqrec.nn.dropout import Dropout
 
 
 class BertLayer(nn.Module):
@@ -29,7 +30,7 @@ class BertLayer(nn.Module):
         self.fc1 = nn.Linear(hidden, inner)
         self.fc2 = nn.Linear(inner, hidden)
         self.ffn_norm = nn.LayerNorm(hidden, eps=1e-12)
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
         self.hidden = hidden
         self.attn_adapter: nn.Module = nn.Identity()  # transfer adapter slots (seqrec.nn.adapters)
         self.ffn_adapter: nn.Module = nn.Identity()

@@ -24,6 +24,8 @@ from typing import ClassVar, Literal
 import torch
 from torch import Tensor, nn
 
+from seqrec.nn.dropout import Dropout
+
 IndexKind = Literal["item", "user"]
 
 
@@ -59,7 +61,7 @@ class TextItemEmbedding(nn.Module):
         self.whiten_bias = nn.Parameter(torch.zeros(experts, width))  # b_k
         self.proj = nn.Parameter(torch.empty(experts, width, hidden))  # W_k
         self.gate = nn.Linear(width, experts, bias=False)  # W_g
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
         self.ids = ItemEmbedding(num_rows, hidden, padding_idx=0) if with_ids else None
         self.reset_parameters()
 

@@ -31,6 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from seqrec.nn.attention import PointWiseFeedForward, attention_mask, positions_from_end
+from seqrec.nn.dropout import Dropout
 
 SECONDS_PER_DAY = 86_400
 
@@ -92,7 +93,7 @@ class TimeAwareSelfAttention(nn.Module):
         self.q = nn.Linear(hidden, hidden)
         self.k = nn.Linear(hidden, hidden)
         self.v = nn.Linear(hidden, hidden)
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
 
     def forward(
         self,
@@ -171,7 +172,7 @@ class TimeAwareEncoder(nn.Module):
         self.pos_v = nn.Embedding(max_len + 1, hidden, padding_idx=0)
         self.interval_k = nn.Embedding(time_span + 1, hidden)
         self.interval_v = nn.Embedding(time_span + 1, hidden)
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
         self.blocks = nn.ModuleList(TimeAwareBlock(hidden, heads, dropout, inner) for _ in range(blocks))
         self.final_norm = nn.LayerNorm(hidden, eps=1e-8)
 
