@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
+import functools
 import os
 import platform
 import random
@@ -20,6 +20,7 @@ HEAP_TRIM_THRESHOLD = 512 << 20
 """Freed heap memory up to this size stays in the process for the next allocations."""
 
 
+@functools.cache
 def retain_freed_memory() -> bool:
     """Have glibc's malloc keep freed tensor memory for reuse instead of handing it back to the OS.
 
@@ -27,10 +28,10 @@ def retain_freed_memory() -> bool:
     it is freed, so the activations of every batch page-fault in again: 68k minor faults per full-ranking
     pass of the ML-1M head (SASRec, maxlen 50), about a third of its time; none with these settings. The
     process keeps at most ``HEAP_TRIM_THRESHOLD`` of freed memory. Returns whether the setting took
-    effect (False where the C library is not glibc)."""
+    effect (False where the C library is not glibc); set once per process."""
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return False
-    libc = ctypes.CDLL(ctypes.util.find_library("c"))
+    libc = ctypes.CDLL(None)  # the process's own symbols: glibc's mallopt
     return bool(
         libc.mallopt(M_MMAP_THRESHOLD, HEAP_MMAP_THRESHOLD)
         and libc.mallopt(M_TRIM_THRESHOLD, HEAP_TRIM_THRESHOLD)

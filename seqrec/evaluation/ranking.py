@@ -55,10 +55,11 @@ def pessimistic_rank(
     ``flags``: a tensor of the scores' shape and that dtype to hold the comparison (reused across blocks,
     it saves allocating and first touching a fresh one each time)."""
     n = scores.shape[item_dim]
+    dtype = count_dtype(n)
     if flags is None:
-        flags = torch.empty(scores.shape, dtype=count_dtype(n), device=scores.device)
-    elif flags.dtype != count_dtype(n):
-        raise ValueError(f"flags must be {count_dtype(n)} to count {n} items exactly, got {flags.dtype}")
+        flags = torch.empty(scores.shape, dtype=dtype, device=scores.device)
+    elif flags.dtype != dtype:
+        raise ValueError(f"flags must be {dtype} to count {n} items exactly, got {flags.dtype}")
     t = target_scores.unsqueeze(item_dim)  # [B, 1] or [1, B]
     # one pass: higher ones and ties, less the target itself
     return torch.ge(scores, t, out=flags).sum(item_dim).long() - 1
