@@ -53,6 +53,9 @@ def test_freed_memory_is_reused_without_page_faults() -> None:
     default, retained = probe("default"), probe("retain")
     assert default["mapped"] >= 24 << 20  # by default a 24 MB tensor gets a mapping of its own ...
     assert retained["mapped"] == 0  # ... kept, it comes from malloc's heap
-    # 640 MB allocated over the loop (163k pages of 4 kB); the default faults them in again most of the
-    # time (not always: it depends on where the heap's top lies), the retained heap almost never
-    assert retained["faults"] < 5_000
+    # 640 MB allocated over the loop (163,840 pages of 4 kB); the default faults them in again most of the
+    # time (not always: it depends on where the heap's top lies). The retained heap faults none here, and
+    # on CI once saw 6,145 (one 24 MB stretch of heap touched afresh): far fewer than one per page
+    # allocated either way, which is what the setting is for
+    pages_allocated = 10 * 16 * (4 << 20) // 4096
+    assert retained["faults"] < pages_allocated // 10
