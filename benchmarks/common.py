@@ -30,6 +30,17 @@ def mirror() -> str:
     return os.environ.setdefault("SEQREC_DATA_MIRROR", str(default))
 
 
+def cpu_model() -> str:
+    """The CPU's model name from ``/proc/cpuinfo``, else what ``platform`` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def environment() -> dict[str, Any]:
     return {
         "git_commit": git_commit(),

@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import time
 import traceback
@@ -44,7 +43,7 @@ import torch
 import yaml
 from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
 
-from benchmarks.common import RESULTS, environment, median, mirror, write_results
+from benchmarks.common import RESULTS, cpu_model, environment, median, mirror, write_results
 from seqrec import RuntimeOptions, SequenceDataset
 from seqrec.config import build_config
 from seqrec.models import build_model
@@ -83,16 +82,6 @@ def device_info(device: torch.device) -> dict[str, Any]:
     else:
         info["device_name"] = info["cpu_model"]
     return info
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 # ---------------------------------------------------------------------------------------------- peak

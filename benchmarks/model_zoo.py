@@ -34,7 +34,6 @@ import json
 import logging
 import math
 import os
-import platform
 import statistics
 import time
 from collections.abc import Iterable, Sequence
@@ -168,19 +167,11 @@ def config_for(
 
 
 # ------------------------------------------------------------------------------------------ training
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def device_fields(device: Any) -> dict[str, Any]:
     """What a record says about where it ran: ``device`` (cpu / cuda), its name, the GPU, CUDA."""
     import torch
+
+    from benchmarks.common import cpu_model
 
     if device.type == "cuda":
         name = torch.cuda.get_device_name(device)

@@ -44,7 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from benchmarks.common import RESULTS, environment, mirror, write_results
+from benchmarks.common import RESULTS, cpu_model, environment, mirror, write_results
 from seqrec import RuntimeOptions, SequenceDataset
 from seqrec.config import build_config
 from seqrec.data.batch import TrainBatch
@@ -615,7 +615,7 @@ def main() -> None:
     RuntimeOptions(threads=args.threads).apply()
     info = environment()
     info["device"] = args.device
-    info["device_name"] = torch.cuda.get_device_name(0) if args.device == "cuda" else _cpu_model()
+    info["device_name"] = torch.cuda.get_device_name(0) if args.device == "cuda" else cpu_model()
     points = [{**p, "device": args.device, "threads": args.threads} for p in plan(args.preset, args.sweeps)]
     points = [p for p in points if not args.only or any(o in p["series"] for o in args.only)]
     points = [p for p in points if not args.x or p["x"] in args.x]
@@ -654,12 +654,6 @@ def merge(new: list[dict[str, Any]], planned: list[dict[str, Any]]) -> list[dict
     kept = [r for r in old if key(r) not in replaced and (r["sweep"], r["series"]) in series]
     order = {(p["sweep"], p["series"], p["x"]): i for i, p in enumerate(planned)}
     return sorted(kept + new, key=lambda r: order.get((r["sweep"], r["series"], r["x"]), len(order)))
-
-
-def _cpu_model() -> str:
-    from benchmarks.hardware import cpu_model
-
-    return cpu_model()
 
 
 if __name__ == "__main__":

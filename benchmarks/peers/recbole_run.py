@@ -29,7 +29,7 @@ from recbole.config import Config  # noqa: E402
 from recbole.data import create_dataset, data_preparation  # noqa: E402
 from recbole.trainer import Trainer  # noqa: E402
 from recbole.utils import get_model, init_seed  # noqa: E402
-from shared_args import add_training_args  # noqa: E402
+from shared_args import add_training_args, timed_passes  # noqa: E402
 
 
 def main() -> None:
@@ -106,11 +106,9 @@ def main() -> None:
             if score > best:
                 best, best_state, best_epoch = float(score), copy.deepcopy(model.state_dict()), epoch + 1
     model.load_state_dict(best_state)
-    test_seconds = []
-    for _ in range(a.eval_passes):
-        t0 = time.perf_counter()
-        result = trainer.evaluate(test, load_best_model=False, show_progress=False)
-        test_seconds.append(time.perf_counter() - t0)
+    result, test_seconds = timed_passes(
+        lambda: trainer.evaluate(test, load_best_model=False, show_progress=False), a.eval_passes
+    )
     trained = (
         {
             "best_epoch": best_epoch,

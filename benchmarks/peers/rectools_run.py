@@ -9,6 +9,7 @@ Lightning callback; RecTools deep-copies the trainer, so the times live in a mod
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import resource
 import statistics
@@ -21,7 +22,7 @@ from pytorch_lightning import Callback, Trainer
 from rectools import Columns
 from rectools.dataset import Dataset
 from rectools.models import BERT4RecModel, SASRecModel
-from shared_args import add_training_args
+from shared_args import add_training_args, timed_passes
 
 EPOCH_SECONDS: list[float] = []
 
@@ -94,18 +95,16 @@ def main() -> None:
     targets = df[test][["user_id", "item_id"]]
     records = {}
     for filter_viewed in (False, True):
-        seconds = []
-        for _ in range(a.eval_passes if not filter_viewed else 1):
-            t0 = time.perf_counter()
-            # users RecTools' preparation dropped (too few training items) get no list: counted as misses
-            recos = model.recommend(
-                users=targets["user_id"].to_numpy(),
-                dataset=history_ds,
-                k=10,
-                filter_viewed=filter_viewed,
-                on_unsupported_targets="warn",
-            )
-            seconds.append(time.perf_counter() - t0)
+        # users RecTools' preparation dropped (too few training items) get no list: counted as misses
+        recommend = functools.partial(
+            model.recommend,
+            users=targets["user_id"].to_numpy(),
+            dataset=history_ds,
+            k=10,
+            filter_viewed=filter_viewed,
+            on_unsupported_targets="warn",
+        )
+        recos, seconds = timed_passes(recommend, a.eval_passes if not filter_viewed else 1)
         hit = recos.merge(targets, left_on=[Columns.User, Columns.Item], right_on=["user_id", "item_id"])
         ranks = hit[Columns.Rank].to_numpy() - 1
         users = len(targets)

@@ -9,11 +9,10 @@ import argparse
 import json
 import resource
 import statistics
-import time
 from typing import Any
 
 import torch
-from shared_args import add_training_args
+from shared_args import add_training_args, timed_passes
 
 from seqrec import RuntimeOptions, SeqRec, SequenceDataset
 
@@ -79,11 +78,9 @@ def main() -> None:
         rec.config = rec.config.model_copy(
             update={"evaluation": rec.config.evaluation.model_copy(update={"filter_seen": filter_seen})}
         )
-        seconds = []
-        for _ in range(a.eval_passes if not filter_seen else 1):
-            t0 = time.perf_counter()
-            metrics = rec.evaluate("test", "full")
-            seconds.append(time.perf_counter() - t0)
+        metrics, seconds = timed_passes(
+            lambda: rec.evaluate("test", "full"), a.eval_passes if not filter_seen else 1
+        )
         suffix = " (filter_seen)" if filter_seen else ""
         out[f"eval_seconds{suffix}"] = statistics.median(seconds)
         if not filter_seen:

@@ -7,6 +7,11 @@ file from its own folder.
 from __future__ import annotations
 
 import argparse
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 def add_training_args(p: argparse.ArgumentParser) -> None:
@@ -28,3 +33,17 @@ def add_training_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=42)
+
+
+def timed_passes(evaluate: Callable[[], T], passes: int) -> tuple[T, list[float]]:
+    """Run ``evaluate`` ``passes`` times (at least once); its last result and the seconds of every pass.
+
+    Every driver times its full-ranking test pass with this, so that ``--eval-passes`` means the same for
+    each library: the first pass of a process is included (heap growth, caches) and the caller reports
+    the median."""
+    seconds: list[float] = []
+    for _ in range(max(passes, 1)):
+        t0 = time.perf_counter()
+        result = evaluate()
+        seconds.append(time.perf_counter() - t0)
+    return result, seconds
