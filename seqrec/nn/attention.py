@@ -69,9 +69,10 @@ def attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor, dropout_p: float) -> T
 
 CACHED_KEYS = 64
 """At inference on the CPU, up to this many keys ``attend_heads_last`` computes attention head by head on
-blocks of histories whose scores stay in cache. At 50 keys (2 heads of 32) the three steps took 4.4 ms
-for 256 histories against 8.1 ms in PyTorch's fused kernel, but 20.5 ms against 16.4 ms for 512 at once,
-whose 10 MB of scores leave the cache; at 200 keys the fused kernel's own tiling wins."""
+blocks of histories whose scores stay in cache. In a microbenchmark at 50 keys (2 heads of 32) the three
+steps beat PyTorch's fused kernel about 2x on 256 histories but lost on 512 at once, whose 10 MB of
+scores leave the cache (hence the blocks); at 200 keys the fused kernel's own tiling wins. End to end,
+with ``one_query``: ``benchmarks/results/ab_inference-attention-*.md``."""
 
 SCORE_BLOCK = 1 << 20
 """Attention scores per block and head at inference: 4 MB of float32 (400 histories of 50 by 50)."""
