@@ -11,19 +11,24 @@ One block, for input X (padding rows zeroed), following the authors' TensorFlow 
 M is 0 where attention is allowed and -inf elsewhere: causal (key j <= query i) and no padded keys;
 a padded query may attend to itself only, so no row is empty (its output is zeroed anyway).
 
-Inference (eval mode, no gradients) takes two exact shortcuts, each checked against the general path in
-``tests/models/test_attention.py``: one query per history (the last block of ``user_state``) never
-projects the keys (``MultiHeadSelfAttention.one_query``), and on the CPU short histories are attended head
-by head in cache-sized blocks (``attend_heads_last``).
+On the CPU, short histories (up to ``CACHED_KEYS``) are attended on the heads as the projections lay them
+out, with an explicit backward (``HeadsLastAttention``) in training. Inference (eval mode, no gradients)
+takes two exact shortcuts: one query per history (the last block of ``user_state``) never projects the keys
+(``MultiHeadSelfAttention.one_query``), and short histories are attended head by head in cache-sized
+blocks (``attend_heads_last``). Each path is checked against PyTorch's kernel in
+``tests/models/test_attention.py``.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 
-from seqrec.nn.dropout import Dropout, dropout
+from seqrec.nn.dropout import Dropout, dropout, keep_scale
 
 
 def positions_from_end(valid: Tensor) -> Tensor:
@@ -45,22 +50,15 @@ def attention_mask(valid: Tensor, causal: bool) -> Tensor:
     return allowed[:, None, :, :]  # [B, 1, L, L]
 
 
-SHORT_KEYS = 32
-"""Up to this many keys, attention on the CPU runs as its three small steps (``Q K^T``, masked softmax,
-``A V``), which were 1.3-2.7x faster than PyTorch's fused CPU kernel at 10 keys and slower at 50
-(forward and forward + backward, batches of 256-512 with 2 heads of 32). End to end on Beauty
-(``benchmarks/results/ab_short-attention.md``): BERT4Rec's evaluation 1.18x faster; SASRec's evaluation
-and BCE epoch unchanged within the machine's noise. Inference on the CPU now goes through
-``attend_heads_last`` up to ``CACHED_KEYS``; this threshold serves passes with gradients and no dropout."""
-
-
 def attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor, dropout_p: float) -> Tensor:
     """``softmax(q k^T / sqrt(d_h) + M) v`` with dropout on the attention weights: q ``[B, H, Lq, d_h]``,
     k / v ``[B, H, L, d_h]``, mask ``[B, 1, Lq, L]`` (True = may attend; no row is empty).
 
-    On the CPU, PyTorch's fused kernel serves long inference only: with dropout it falls back to these
-    same three steps anyway, and here the weights' dropout is ``seqrec.nn.dropout``'s."""
-    if q.device.type != "cpu" or (k.shape[-2] > SHORT_KEYS and dropout_p == 0.0):
+    The general path: accelerators and long histories. PyTorch's fused kernel serves every case but CPU
+    dropout, where it would fall back to these same three steps anyway and here the weights' dropout is
+    ``seqrec.nn.dropout``'s. Short histories on the CPU take ``HeadsLastAttention`` (with gradients) or
+    ``attend_heads_last`` (inference) instead."""
+    if q.device.type != "cpu" or dropout_p == 0.0:
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
     scores = (q @ k.transpose(-1, -2)) * q.shape[-1] ** -0.5  # [B, H, Lq, L]
     weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
@@ -68,8 +66,9 @@ def attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor, dropout_p: float) -> T
 
 
 CACHED_KEYS = 64
-"""At inference on the CPU, up to this many keys ``attend_heads_last`` computes attention head by head on
-blocks of histories whose scores stay in cache. In a microbenchmark at 50 keys (2 heads of 32) the three
+"""On the CPU, up to this many keys attention reads the heads in place: ``HeadsLastAttention`` with
+gradients, and at inference ``attend_heads_last``, head by head on blocks of histories whose scores stay
+in cache. In a microbenchmark at 50 keys (2 heads of 32) the three
 steps beat PyTorch's fused kernel about 2x on 256 histories but lost on 512 at once, whose 10 MB of
 scores leave the cache (hence the blocks); at 200 keys the fused kernel's own tiling wins. End to end,
 with ``one_query``: ``benchmarks/results/ab_inference-attention-*.md``."""
@@ -99,6 +98,64 @@ def attend_heads_last(q: Tensor, k: Tensor, v: Tensor, mask: Tensor) -> Tensor:
     return out.view(b, lq, h * dh)
 
 
+class HeadsLastAttention(torch.autograd.Function):
+    """``attend`` with gradients, on the CPU, for short histories, on the heads' layout as the projections
+    write them: q ``[B, Lq, H, d_h]``, k / v ``[B, L, H, d_h]`` (views, never copied head-major), mask
+    ``[B, 1, Lq, L]``, dropout rate p; returns ``[B, Lq, H, d_h]``. For each head, with c = d_h^-1/2, A the
+    additive mask (0 where attended, -inf elsewhere) and R the dropout's keep-scale (0, or 1 / (1 - p)):
+
+        S = c Q K^T + A          (one ``baddbmm``: the mask rides in the matrix product)
+        P = softmax(S)           (saved; [H, B, Lq, L], one head contiguous at a time)
+        W = P * R                (R saved, W recomputed in the backward)
+        O = W V
+
+    and backward, from dO:
+
+        dV = W^T dO
+        dP = (dO V^T) * R
+        dS = P * (dP - rowsum(dP * P))     (``_softmax_backward_data``)
+        dQ = c dS K,   dK = c dS^T Q
+
+    Autograd's own graph of the same steps (``attend``) reads each head through a head-major copy, and its
+    matrix products receive the output's gradient in the transposed layout of ``out.transpose(1, 2)``,
+    which PyTorch's batched product handles several times slower than a contiguous one. End to end:
+    ``benchmarks/results/ab_heads-last-training-*.md``. First-order gradients only."""
+
+    @staticmethod
+    def forward(ctx: Any, q: Tensor, k: Tensor, v: Tensor, mask: Tensor, p: float) -> Tensor:
+        b, lq, h, dh = q.shape
+        bias = torch.zeros(b, lq, k.shape[1], dtype=q.dtype, device=q.device)
+        bias.masked_fill_(~mask[:, 0], float("-inf"))  # [B, Lq, L]
+        probs = q.new_empty(h, b, lq, k.shape[1])  # [H, B, Lq, L]
+        keep = keep_scale(probs, p) if p > 0.0 else None
+        out = q.new_empty(b, lq, h, dh)
+        for j in range(h):
+            scores = torch.baddbmm(bias, q[:, :, j], k[:, :, j].transpose(1, 2), alpha=dh**-0.5)
+            weights = torch.softmax(scores, dim=-1, out=probs[j])  # [B, Lq, L]
+            out[:, :, j] = torch.bmm(weights if keep is None else weights * keep[j], v[:, :, j])
+        ctx.save_for_backward(q, k, v, probs, keep)
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, Tensor, Tensor, None, None]:
+        q, k, v, probs, keep = ctx.saved_tensors
+        grad = grad.contiguous()
+        dh = q.shape[-1]
+        dq, dk, dv = (torch.empty(t.shape, dtype=t.dtype, device=t.device) for t in (q, k, v))
+        for j in range(q.shape[2]):
+            g = grad[:, :, j]  # [B, Lq, d_h]
+            weights = probs[j] if keep is None else probs[j] * keep[j]
+            dv[:, :, j] = torch.bmm(weights.transpose(1, 2), g)
+            dp = torch.bmm(g, v[:, :, j].transpose(1, 2))  # [B, Lq, L]
+            if keep is not None:
+                dp.mul_(keep[j])
+            ds = torch._softmax_backward_data(dp, probs[j], -1, probs.dtype)
+            dq[:, :, j] = torch.bmm(ds, k[:, :, j]).mul_(dh**-0.5)
+            dk[:, :, j] = torch.bmm(ds.transpose(1, 2), q[:, :, j]).mul_(dh**-0.5)
+        return dq, dk, dv, None, None
+
+
 class MultiHeadSelfAttention(nn.Module):
     """Q from the normalised input, K and V from the raw input, heads concatenated (no output projection)."""
 
@@ -116,14 +173,15 @@ class MultiHeadSelfAttention(nn.Module):
         b, length, d = query.shape  # length: queries (Lq); the keys may be longer (L)
         keys_len = keys.shape[1]
         h = self.heads
-        if not (self.training or torch.is_grad_enabled()):  # inference
-            if length == 1:
-                return self.one_query(query, keys, mask)
-            if query.device.type == "cpu" and keys_len <= CACHED_KEYS:
-                q, k, v = (
-                    t.view(*t.shape[:2], h, d // h) for t in (self.q(query), self.k(keys), self.v(keys))
-                )
+        inference = not (self.training or torch.is_grad_enabled())
+        if inference and length == 1:
+            return self.one_query(query, keys, mask)
+        if query.device.type == "cpu" and keys_len <= CACHED_KEYS and not torch.is_autocast_enabled("cpu"):
+            q, k, v = (t.view(*t.shape[:2], h, d // h) for t in (self.q(query), self.k(keys), self.v(keys)))
+            if inference:
                 return attend_heads_last(q, k, v, mask)  # [B, Lq, D]
+            p = self.dropout if self.training else 0.0
+            return HeadsLastAttention.apply(q, k, v, mask, p).view(b, length, d)  # [B, Lq, D]
         q = self.q(query).view(b, length, h, d // h).transpose(1, 2)  # [B, H, Lq, d_h]
         k = self.k(keys).view(b, keys_len, h, d // h).transpose(1, 2)  # [B, H, L, d_h]
         v = self.v(keys).view(b, keys_len, h, d // h).transpose(1, 2)  # [B, H, L, d_h]

@@ -1,4 +1,4 @@
-"""The CPU attention paths (short sequences, inference blocks, one query) equal the general ones."""
+"""The CPU attention paths (heads-last training, inference blocks, one query) equal the general ones."""
 
 from __future__ import annotations
 
@@ -8,30 +8,60 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from seqrec.nn import attention
-from seqrec.nn.attention import SHORT_KEYS, MultiHeadSelfAttention, attend, attention_mask
+from seqrec.nn.attention import HeadsLastAttention, MultiHeadSelfAttention, attend, attention_mask
 
 
-@pytest.mark.parametrize(("length", "queries", "causal"), [(7, 7, True), (12, 1, True), (9, 9, False)])
-def test_short_path_matches_the_fused_kernel(length: int, queries: int, causal: bool) -> None:
-    assert length <= SHORT_KEYS
-    gen = torch.Generator().manual_seed(0)
-    q, k, v = (torch.randn(5, 2, n, 8, generator=gen, dtype=torch.float64) for n in (queries, length, length))
+def _heads(length: int, gen: torch.Generator) -> Tensor:
+    return torch.randn(5, length, 2, 8, generator=gen, dtype=torch.float64)  # [B, L, H, d_h]
+
+
+def _mask(length: int, queries: int, causal: bool, gen: torch.Generator) -> Tensor:
     valid = torch.rand(5, length, generator=gen) > 0.3
     valid[:, -1] = True
-    mask = attention_mask(valid, causal)[:, :, -queries:, :]  # [B, 1, Lq, L]
+    return attention_mask(valid, causal)[:, :, -queries:, :]  # [B, 1, Lq, L]
+
+
+@pytest.mark.parametrize(("length", "queries", "causal"), [(7, 7, True), (12, 4, True), (9, 9, False)])
+def test_heads_last_training_path_matches_the_fused_kernel(length: int, queries: int, causal: bool) -> None:
+    """Forward and all three gradients, without dropout, against PyTorch's kernel on head-major copies."""
+    gen = torch.Generator().manual_seed(0)
+    q, k, v = (_heads(n, gen) for n in (queries, length, length))
+    mask = _mask(length, queries, causal, gen)
+    weight = torch.randn(5, queries, 2, 8, generator=gen, dtype=torch.float64)  # a generic loss
     leaves = [t.clone().requires_grad_() for t in (q, k, v)]
-    ours = attend(*leaves, mask, 0.0)
-    ours.square().sum().backward()
+    ours = HeadsLastAttention.apply(*leaves, mask, 0.0)
+    (ours * weight).sum().backward()
     ref_leaves = [t.clone().requires_grad_() for t in (q, k, v)]
-    ref = F.scaled_dot_product_attention(*ref_leaves, attn_mask=mask)
-    ref.square().sum().backward()
-    torch.testing.assert_close(ours, ref)
+    ref = F.scaled_dot_product_attention(*(t.transpose(1, 2) for t in ref_leaves), attn_mask=mask)
+    (ref.transpose(1, 2) * weight).sum().backward()
+    torch.testing.assert_close(ours, ref.transpose(1, 2))
     for a, b in zip(leaves, ref_leaves, strict=True):
         torch.testing.assert_close(a.grad, b.grad)
 
 
-def test_short_path_drops_attention_weights() -> None:
-    """With dropout the kept weights are scaled by 1 / (1 - p), as in the fused kernel."""
+def test_heads_last_training_path_drops_the_weights_it_was_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With dropout: the same keep-scale R in ``softmax(S) * R @ V`` written out for autograd gives the same
+    output and gradients (R fixed here, so both sides drop the same weights)."""
+    gen = torch.Generator().manual_seed(1)
+    q, k, v = (_heads(10, gen) for _ in range(3))
+    mask = _mask(10, 10, True, gen)
+    keep = (torch.rand(2, 5, 10, 10, generator=gen) > 0.25).double() / 0.75  # [H, B, Lq, L]
+    monkeypatch.setattr(attention, "keep_scale", lambda like, p: keep.to(like.dtype))
+    leaves = [t.clone().requires_grad_() for t in (q, k, v)]
+    ours = HeadsLastAttention.apply(*leaves, mask, 0.25)
+    ours.square().sum().backward()
+    ref_leaves = [t.clone().requires_grad_() for t in (q, k, v)]
+    qh, kh, vh = (t.permute(2, 0, 1, 3) for t in ref_leaves)  # [H, B, L, d_h]
+    scores = (qh @ kh.transpose(-1, -2) / 8**0.5).masked_fill(~mask[:, 0], float("-inf"))
+    ref = (torch.softmax(scores, dim=-1) * keep) @ vh  # [H, B, Lq, d_h]
+    ref.permute(1, 2, 0, 3).square().sum().backward()
+    torch.testing.assert_close(ours, ref.permute(1, 2, 0, 3))
+    for a, b in zip(leaves, ref_leaves, strict=True):
+        torch.testing.assert_close(a.grad, b.grad)
+
+
+def test_general_cpu_path_drops_attention_weights() -> None:
+    """With dropout (long histories on the CPU) kept weights are scaled by 1 / (1 - p), as in PyTorch."""
     torch.manual_seed(0)
     q = torch.zeros(1, 1, 4, 8)  # uniform attention over the 4 keys
     v = torch.ones(1, 1, 4, 8)
@@ -44,12 +74,16 @@ def test_short_path_drops_attention_weights() -> None:
 def _reference_and_inference(
     attn: MultiHeadSelfAttention, query: Tensor, keys: Tensor, mask: Tensor
 ) -> tuple[Tensor, Tensor]:
-    """The module's output on its general path (gradients on: what training runs, with dropout 0 in eval
-    mode) and on its inference paths (no gradients)."""
+    """The module's output written out with PyTorch's kernel on head-major projections, and the module's
+    own on its inference paths (eval mode, no gradients)."""
     attn.eval()
-    reference = attn(query, keys, mask).detach()
+    b, h = query.shape[0], attn.heads
+    q, k, v = (
+        t.view(b, t.shape[1], h, -1).transpose(1, 2) for t in (attn.q(query), attn.k(keys), attn.v(keys))
+    )
+    reference = F.scaled_dot_product_attention(q, k, v, attn_mask=mask).transpose(1, 2).reshape(query.shape)
     with torch.no_grad():
-        return reference, attn(query, keys, mask)
+        return reference.detach(), attn(query, keys, mask)
 
 
 @pytest.mark.parametrize(("length", "causal"), [(9, True), (40, False)])
