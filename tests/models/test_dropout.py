@@ -1,5 +1,5 @@
-"""``seqrec.nn.dropout``: inverted dropout with PyTorch's distribution, its mask drawn from 15-bit lanes of
-64-bit random draws (``uniform_`` floats for small rates)."""
+"""``seqrec.nn.dropout``: inverted dropout with PyTorch's distribution, its mask drawn from 16-bit lanes of
+SFC64's 64-bit words (``uniform_`` floats for small rates)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def test_keeps_one_minus_p_and_scales_the_kept() -> None:
     y = dropout(x, 0.2)
     kept = y != 0
     assert abs(kept.float().mean().item() - 0.8) < 0.003  # 1M Bernoulli(0.8) draws: std 0.0004
-    drawn = round(0.2 * 2**LANE_BITS) / 2**LANE_BITS  # the rate as drawn: 0.2000122
+    drawn = round(0.2 * 2**LANE_BITS) / 2**LANE_BITS  # the rate as drawn: 0.1999969
     assert torch.equal(y[kept], torch.full_like(y[kept], 1 / (1 - drawn)))
     assert abs(y.mean().item() - 1.0) < 0.005  # unbiased
     assert torch.equal(dropout(x, 1.0), torch.zeros_like(x))
@@ -43,11 +43,23 @@ def test_every_lane_of_a_draw_is_an_independent_mask() -> None:
 
 
 def test_small_rate_is_not_rounded() -> None:
-    """Below what 15 bits resolve within 0.1% (p = 0.001 would become 0.00098), each element gets a float."""
+    """Below what 16 bits resolve within 0.1% (p = 0.001 would become 0.00101), each element gets a float."""
     torch.manual_seed(3)
     y = dropout(torch.ones(1000, 1000), 0.001)
     assert torch.equal(y[y != 0], torch.full_like(y[y != 0], 1 / 0.999))
     assert abs((y == 0).float().mean().item() - 0.001) < 0.0002  # std 0.00003
+
+
+def test_masks_follow_torch_manual_seed() -> None:
+    """Each mask's generator is seeded from PyTorch's: the same seed gives the same masks, and two masks
+    in a row differ."""
+    x = torch.ones(64, 50)
+    torch.manual_seed(4)
+    first, second = dropout(x, 0.2), dropout(x, 0.2)
+    torch.manual_seed(4)
+    assert torch.equal(dropout(x, 0.2), first)
+    assert torch.equal(dropout(x, 0.2), second)
+    assert not torch.equal(first, second)
 
 
 def test_gradient_is_the_mask() -> None:
