@@ -35,6 +35,18 @@ def timed_evaluation(
     return statistics.median(seconds), record
 
 
+def median_epoch_seconds(model: str, training: dict[str, Any], data: SequenceDataset) -> float:
+    """Median seconds of two training epochs (no validation in between)."""
+    rec = SeqRec(
+        model={"name": model, **SIZES},
+        training={**training, "epochs": 2, "eval_every": 100, "batch_size": 256},
+        evaluation={"ks": [10], "coverage": False},
+        runtime=RuntimeOptions(threads=2, seed=1, progress=False),
+    ).fit(data)
+    assert rec.fit_result is not None
+    return statistics.median(h["seconds"] for h in rec.fit_result.history)
+
+
 def main() -> None:
     RuntimeOptions(threads=2).apply()  # what a fit applies: threads, seeds, memory settings
     data = SequenceDataset.from_file(sys.argv[1], columns={"user": "user_id", "item": "item_id"})
@@ -46,14 +58,12 @@ def main() -> None:
         out[f"{name}_ndcg"] = record["NDCG@10"]
     with_coverage = cfg.model_copy(update={"coverage": True})  # SASRec again, with the top-K pass
     out["sasrec_eval_coverage_seconds"] = timed_evaluation(SASRecConfig(**SIZES), data, with_coverage)[0]
-    rec = SeqRec(
-        model={"name": "sasrec", **SIZES},
-        training={"loss": "bce", "epochs": 2, "eval_every": 100, "batch_size": 256},
-        evaluation={"ks": [10], "coverage": False},
-        runtime=RuntimeOptions(threads=2, seed=1, progress=False),
-    ).fit(data)
-    assert rec.fit_result is not None
-    out["sasrec_bce_epoch_seconds"] = statistics.median(h["seconds"] for h in rec.fit_result.history)
+    for key, name, training in (
+        ("sasrec_bce_epoch_seconds", "sasrec", {"loss": "bce"}),
+        ("sasrec_bce_stride50_epoch_seconds", "sasrec", {"loss": "bce", "window_stride": 50}),
+        ("bert4rec_epoch_seconds", "bert4rec", {"loss": "ce"}),
+    ):
+        out[key] = median_epoch_seconds(name, training, data)
     print(json.dumps(out))
 
 
