@@ -49,11 +49,15 @@ class SequenceLoss(Protocol):
 def _gather(
     hidden: Tensor, targets: Tensor, negatives: Tensor | None
 ) -> tuple[Tensor, Tensor, Tensor | None]:
-    pos = targets > 0  # [B, L]
-    h = hidden[pos]  # [T, D]
-    t = targets[pos]  # [T]
-    n = negatives[pos] if negatives is not None else None  # [T, K]
-    return h, t, n
+    """The positions with a target, in row-major order: ``h [T, D]``, ``t [T]``, ``n [T, K]``.
+
+    ``index_select`` on flat positions rather than a boolean mask: its backward adds rows into the
+    gradient (``index_add_``) where a mask's scatters through ``index_put_`` with accumulation."""
+    flat = targets.reshape(-1)  # [B L]
+    rows = (flat > 0).nonzero().squeeze(1)  # [T]
+    h = hidden.reshape(-1, hidden.shape[-1]).index_select(0, rows)  # [T, D]
+    n = negatives.reshape(-1, negatives.shape[-1]).index_select(0, rows) if negatives is not None else None
+    return h, flat.index_select(0, rows), n
 
 
 def _require(negatives: Tensor | None, name: str) -> Tensor:
@@ -68,8 +72,8 @@ class BCELoss:
     def __call__(self, hidden: Tensor, targets: Tensor, negatives: Tensor | None, table: Tensor) -> Tensor:
         h, t, n = _gather(hidden, targets, negatives)
         n = _require(n, "bce")
-        pos = (h * table[t]).sum(-1)  # [T]
-        neg = torch.einsum("td,tkd->tk", h, table[n])  # [T, K]
+        pos = (h * F.embedding(t, table)).sum(-1)  # [T]
+        neg = torch.einsum("td,tkd->tk", h, F.embedding(n, table))  # [T, K]
         return -(F.logsigmoid(pos) + F.logsigmoid(-neg).sum(-1)).mean()
 
 
@@ -83,8 +87,8 @@ class GBCELoss:
     def __call__(self, hidden: Tensor, targets: Tensor, negatives: Tensor | None, table: Tensor) -> Tensor:
         h, t, n = _gather(hidden, targets, negatives)
         n = _require(n, "gbce")
-        pos = (h * table[t]).sum(-1)  # [T]
-        neg = torch.einsum("td,tkd->tk", h, table[n])  # [T, K]
+        pos = (h * F.embedding(t, table)).sum(-1)  # [T]
+        neg = torch.einsum("td,tkd->tk", h, F.embedding(n, table))  # [T, K]
         return -(self.beta * F.logsigmoid(pos) + F.logsigmoid(-neg).sum(-1)).mean()
 
 
@@ -185,8 +189,8 @@ class SampledSoftmax:
     def __call__(self, hidden: Tensor, targets: Tensor, negatives: Tensor | None, table: Tensor) -> Tensor:
         h, t, n = _gather(hidden, targets, negatives)
         n = _require(n, "sampled_softmax")
-        pos = (h * table[t]).sum(-1, keepdim=True)  # [T, 1]
-        neg = torch.einsum("td,tkd->tk", h, table[n])  # [T, K]
+        pos = (h * F.embedding(t, table)).sum(-1, keepdim=True)  # [T, 1]
+        neg = torch.einsum("td,tkd->tk", h, F.embedding(n, table))  # [T, K]
         neg = neg.masked_fill(n == t[:, None], float("-inf"))
         logits = torch.cat([pos, neg], dim=1)  # [T, 1 + K]
         return F.cross_entropy(logits, torch.zeros_like(t))
