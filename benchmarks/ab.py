@@ -7,8 +7,9 @@ fresh process per round, taking turns (BASE, NEW, BASE, NEW, ...), so slow drift
 both alike. A probe times, on S3-Rec Beauty (or ``--dataset``; the peers' exported file), the
 full-ranking test pass of an untrained SASRec and BERT4Rec (maxlen 50, hidden 64, 2 layers, 2 heads; no
 coverage, and SASRec once more with it) and the median of two training epochs each of SASRec with BCE
-(where the encoder, not the catalogue softmax, is most of the epoch; one window per user, and windows every
-50 items as in the ML-1M head peer runs) and of BERT4Rec (its default masked-item objective).
+(where the encoder, not the catalogue softmax, is most of the epoch; one window per user, windows every
+50 items as in the ML-1M head peer runs, and max length 200) and of BERT4Rec (its default masked-item
+objective).
 Writes ``benchmarks/results/ab_<name>.{json,md}``: every probe and the medians per revision. The metrics
 of the two revisions must agree (the same untrained model scores the same), so a speed-up that changes
 results is flagged.
@@ -41,6 +42,7 @@ TIMES = (
     "sasrec_bce_epoch_seconds",
     "sasrec_bce_stride50_epoch_seconds",
     "bert4rec_epoch_seconds",
+    "sasrec_bce_maxlen200_epoch_seconds",
 )
 
 
@@ -118,9 +120,10 @@ of the shared machine hit both alike. A probe (`benchmarks/ab_probe.py`) times, 
 full-ranking test pass of an untrained SASRec and BERT4Rec (maxlen 50, hidden 64, 2 layers, 2 heads; no
 coverage; SASRec also with the Coverage@K pass, `sasrec_eval_coverage_seconds`) and the median of two
 training epochs each of SASRec with BCE (one window per user, `sasrec_bce_epoch_seconds`, and windows
-every 50 items, `sasrec_bce_stride50_epoch_seconds`) and of BERT4Rec (`bert4rec_epoch_seconds`; the
-last two columns from this file's 2026-11-26 version on). `metrics_equal`: the two revisions' metrics
-agree in every round.
+every 50 items, `sasrec_bce_stride50_epoch_seconds`), of BERT4Rec (`bert4rec_epoch_seconds`) and of
+SASRec BCE at max length 200 (`sasrec_bce_maxlen200_epoch_seconds`, the SASRec paper's MovieLens
+setting; the last three columns from this file's 2026-11-26 versions on). `metrics_equal`: the two
+revisions' metrics agree in every round.
 """
 
 

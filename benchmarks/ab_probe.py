@@ -35,10 +35,10 @@ def timed_evaluation(
     return statistics.median(seconds), record
 
 
-def median_epoch_seconds(model: str, training: dict[str, Any], data: SequenceDataset) -> float:
+def median_epoch_seconds(model: str, training: dict[str, Any], data: SequenceDataset, max_len: int) -> float:
     """Median seconds of two training epochs (no validation in between)."""
     rec = SeqRec(
-        model={"name": model, **SIZES},
+        model={"name": model, **SIZES, "max_len": max_len},
         training={**training, "epochs": 2, "eval_every": 100, "batch_size": 256},
         evaluation={"ks": [10], "coverage": False},
         runtime=RuntimeOptions(threads=2, seed=1, progress=False),
@@ -58,12 +58,13 @@ def main() -> None:
         out[f"{name}_ndcg"] = record["NDCG@10"]
     with_coverage = cfg.model_copy(update={"coverage": True})  # SASRec again, with the top-K pass
     out["sasrec_eval_coverage_seconds"] = timed_evaluation(SASRecConfig(**SIZES), data, with_coverage)[0]
-    for key, name, training in (
-        ("sasrec_bce_epoch_seconds", "sasrec", {"loss": "bce"}),
-        ("sasrec_bce_stride50_epoch_seconds", "sasrec", {"loss": "bce", "window_stride": 50}),
-        ("bert4rec_epoch_seconds", "bert4rec", {"loss": "ce"}),
+    for key, name, training, max_len in (
+        ("sasrec_bce_epoch_seconds", "sasrec", {"loss": "bce"}, 50),
+        ("sasrec_bce_stride50_epoch_seconds", "sasrec", {"loss": "bce", "window_stride": 50}, 50),
+        ("bert4rec_epoch_seconds", "bert4rec", {"loss": "ce"}, 50),
+        ("sasrec_bce_maxlen200_epoch_seconds", "sasrec", {"loss": "bce"}, 200),
     ):
-        out[key] = median_epoch_seconds(name, training, data)
+        out[key] = median_epoch_seconds(name, training, data, max_len)
     print(json.dumps(out))
 
 

@@ -11,8 +11,8 @@ One block, for input X (padding rows zeroed), following the authors' TensorFlow 
 M is 0 where attention is allowed and -inf elsewhere: causal (key j <= query i) and no padded keys;
 a padded query may attend to itself only, so no row is empty (its output is zeroed anyway).
 
-On the CPU, short histories (up to ``CACHED_KEYS``) are attended on the heads as the projections lay them
-out, with an explicit backward (``HeadsLastAttention``) in training. Inference (eval mode, no gradients)
+On the CPU, training attends on the heads as the projections lay them out, with an explicit backward
+(``HeadsLastAttention``). Inference (eval mode, no gradients)
 takes two exact shortcuts: one query per history (the last block of ``user_state``) never projects the keys
 (``MultiHeadSelfAttention.one_query``), and short histories are attended head by head in cache-sized
 blocks (``attend_heads_last``). Each path is checked against PyTorch's kernel in
@@ -54,10 +54,10 @@ def attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor, dropout_p: float) -> T
     """``softmax(q k^T / sqrt(d_h) + M) v`` with dropout on the attention weights: q ``[B, H, Lq, d_h]``,
     k / v ``[B, H, L, d_h]``, mask ``[B, 1, Lq, L]`` (True = may attend; no row is empty).
 
-    The general path: accelerators and long histories. PyTorch's fused kernel serves every case but CPU
-    dropout, where it would fall back to these same three steps anyway and here the weights' dropout is
-    ``seqrec.nn.dropout``'s. Short histories on the CPU take ``HeadsLastAttention`` (with gradients) or
-    ``attend_heads_last`` (inference) instead."""
+    The general path: accelerators, long histories at inference and bf16 autocast. PyTorch's fused kernel
+    serves every case but CPU dropout, where it would fall back to these same three steps anyway and here
+    the weights' dropout is ``seqrec.nn.dropout``'s. Otherwise the CPU takes ``HeadsLastAttention`` (with
+    gradients) or ``attend_heads_last`` (inference, short histories)."""
     if q.device.type != "cpu" or dropout_p == 0.0:
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
     scores = (q @ k.transpose(-1, -2)) * q.shape[-1] ** -0.5  # [B, H, Lq, L]
@@ -66,9 +66,9 @@ def attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor, dropout_p: float) -> T
 
 
 CACHED_KEYS = 64
-"""On the CPU, up to this many keys attention reads the heads in place: ``HeadsLastAttention`` with
-gradients, and at inference ``attend_heads_last``, head by head on blocks of histories whose scores stay
-in cache. In a microbenchmark at 50 keys (2 heads of 32) the three
+"""At inference on the CPU, up to this many keys ``attend_heads_last`` computes attention head by head on
+blocks of histories whose scores stay in cache (with gradients, ``HeadsLastAttention`` serves every
+length). In a microbenchmark at 50 keys (2 heads of 32) the three
 steps beat PyTorch's fused kernel about 2x on 256 histories but lost on 512 at once, whose 10 MB of
 scores leave the cache (hence the blocks); at 200 keys the fused kernel's own tiling wins. End to end,
 with ``one_query``: ``benchmarks/results/ab_inference-attention-*.md``."""
@@ -99,10 +99,10 @@ def attend_heads_last(q: Tensor, k: Tensor, v: Tensor, mask: Tensor) -> Tensor:
 
 
 class HeadsLastAttention(torch.autograd.Function):
-    """``attend`` with gradients, on the CPU, for short histories, on the heads' layout as the projections
-    write them: q ``[B, Lq, H, d_h]``, k / v ``[B, L, H, d_h]`` (views, never copied head-major), mask
-    ``[B, 1, Lq, L]``, dropout rate p; returns ``[B, Lq, H, d_h]``. For each head, with c = d_h^-1/2, A the
-    additive mask (0 where attended, -inf elsewhere) and R the dropout's keep-scale (0, or 1 / (1 - p)):
+    """``attend`` with gradients, on the CPU, on the heads' layout as the projections write them: q
+    ``[B, Lq, H, d_h]``, k / v ``[B, L, H, d_h]`` (views, never copied head-major), mask ``[B, 1, Lq, L]``,
+    dropout rate p; returns ``[B, Lq, H, d_h]``. For each head, with c = d_h^-1/2, A the additive mask (0
+    where attended, -inf elsewhere) and R the dropout's keep-scale (0, or 1 / (1 - p)):
 
         S = c Q K^T + A          (one ``baddbmm``: the mask rides in the matrix product)
         P = softmax(S)           (saved; [H, B, Lq, L], one head contiguous at a time)
@@ -176,7 +176,8 @@ class MultiHeadSelfAttention(nn.Module):
         inference = not (self.training or torch.is_grad_enabled())
         if inference and length == 1:
             return self.one_query(query, keys, mask)
-        if query.device.type == "cpu" and keys_len <= CACHED_KEYS and not torch.is_autocast_enabled("cpu"):
+        cpu = query.device.type == "cpu" and not torch.is_autocast_enabled("cpu")
+        if cpu and not (inference and keys_len > CACHED_KEYS):
             q, k, v = (t.view(*t.shape[:2], h, d // h) for t in (self.q(query), self.k(keys), self.v(keys)))
             if inference:
                 return attend_heads_last(q, k, v, mask)  # [B, Lq, D]

@@ -21,7 +21,9 @@ def _mask(length: int, queries: int, causal: bool, gen: torch.Generator) -> Tens
     return attention_mask(valid, causal)[:, :, -queries:, :]  # [B, 1, Lq, L]
 
 
-@pytest.mark.parametrize(("length", "queries", "causal"), [(7, 7, True), (12, 4, True), (9, 9, False)])
+@pytest.mark.parametrize(
+    ("length", "queries", "causal"), [(7, 7, True), (12, 4, True), (9, 9, False), (70, 70, True)]
+)
 def test_heads_last_training_path_matches_the_fused_kernel(length: int, queries: int, causal: bool) -> None:
     """Forward and all three gradients, without dropout, against PyTorch's kernel on head-major copies."""
     gen = torch.Generator().manual_seed(0)
