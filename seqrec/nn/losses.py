@@ -60,6 +60,19 @@ def _gather(
     return h, flat.index_select(0, rows), n
 
 
+ELEMENTWISE_NEGATIVES = 16
+"""Up to this many sampled items per position, their logits are an elementwise product summed over the
+width, not ``einsum``: for so few items per position PyTorch's batched product multiplies one tiny
+matrix per position (forward and backward), slower than the product and sum on ``[T, K, D]``."""
+
+
+def _sampled_logits(h: Tensor, items: Tensor) -> Tensor:
+    """``h [T, D]`` dotted with each of ``items [T, K, D]``: ``[T, K]``."""
+    if items.shape[1] <= ELEMENTWISE_NEGATIVES:
+        return (h.unsqueeze(1) * items).sum(-1)
+    return torch.einsum("td,tkd->tk", h, items)
+
+
 def _require(negatives: Tensor | None, name: str) -> Tensor:
     if negatives is None:
         raise ValueError(f"loss {name!r} needs sampled negatives in the batch")
@@ -73,7 +86,7 @@ class BCELoss:
         h, t, n = _gather(hidden, targets, negatives)
         n = _require(n, "bce")
         pos = (h * F.embedding(t, table)).sum(-1)  # [T]
-        neg = torch.einsum("td,tkd->tk", h, F.embedding(n, table))  # [T, K]
+        neg = _sampled_logits(h, F.embedding(n, table))  # [T, K]
         return -(F.logsigmoid(pos) + F.logsigmoid(-neg).sum(-1)).mean()
 
 
@@ -88,7 +101,7 @@ class GBCELoss:
         h, t, n = _gather(hidden, targets, negatives)
         n = _require(n, "gbce")
         pos = (h * F.embedding(t, table)).sum(-1)  # [T]
-        neg = torch.einsum("td,tkd->tk", h, F.embedding(n, table))  # [T, K]
+        neg = _sampled_logits(h, F.embedding(n, table))  # [T, K]
         return -(self.beta * F.logsigmoid(pos) + F.logsigmoid(-neg).sum(-1)).mean()
 
 
@@ -190,7 +203,7 @@ class SampledSoftmax:
         h, t, n = _gather(hidden, targets, negatives)
         n = _require(n, "sampled_softmax")
         pos = (h * F.embedding(t, table)).sum(-1, keepdim=True)  # [T, 1]
-        neg = torch.einsum("td,tkd->tk", h, F.embedding(n, table))  # [T, K]
+        neg = _sampled_logits(h, F.embedding(n, table))  # [T, K]
         neg = neg.masked_fill(n == t[:, None], float("-inf"))
         logits = torch.cat([pos, neg], dim=1)  # [T, 1 + K]
         return F.cross_entropy(logits, torch.zeros_like(t))

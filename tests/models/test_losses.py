@@ -4,6 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from seqrec.nn import losses
 from seqrec.nn.losses import BCELoss, FullCrossEntropy, GBCELoss, SampledSoftmax
 
 
@@ -44,3 +45,12 @@ def test_gbce_beta_and_limits() -> None:
     assert g.beta == pytest.approx(0.5)
     expected = -0.5 * math.log(1 / (1 + math.exp(-2))) - math.log(1 - 1 / (1 + math.exp(-1)))
     assert g(h, t, n, e).item() == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize("k", [1, 3, losses.ELEMENTWISE_NEGATIVES + 4])
+def test_sampled_logits_are_dot_products_on_both_paths(k: int) -> None:
+    gen = torch.Generator().manual_seed(k)
+    h = torch.randn(7, 5, generator=gen, dtype=torch.float64)
+    items = torch.randn(7, k, 5, generator=gen, dtype=torch.float64)
+    expected = torch.stack([items[t] @ h[t] for t in range(7)])  # [T, K]
+    torch.testing.assert_close(losses._sampled_logits(h, items), expected)
