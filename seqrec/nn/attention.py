@@ -54,10 +54,10 @@ def attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor, dropout_p: float) -> T
     """``softmax(q k^T / sqrt(d_h) + M) v`` with dropout on the attention weights: q ``[B, H, Lq, d_h]``,
     k / v ``[B, H, L, d_h]``, mask ``[B, 1, Lq, L]`` (True = may attend; no row is empty).
 
-    The general path: accelerators, long histories at inference and bf16 autocast. PyTorch's fused kernel
-    serves every case but CPU dropout, where it would fall back to these same three steps anyway and here
-    the weights' dropout is ``seqrec.nn.dropout``'s. Otherwise the CPU takes ``HeadsLastAttention`` (with
-    gradients) or ``attend_heads_last`` (inference, short histories)."""
+    The general path: accelerators, long histories at inference, bf16 autocast and ``torch.compile``.
+    PyTorch's fused kernel serves every case but CPU dropout, where it would fall back to these same three
+    steps anyway and here the weights' dropout is ``seqrec.nn.dropout``'s. Otherwise the CPU takes
+    ``HeadsLastAttention`` (with gradients) or ``attend_heads_last`` (inference, short histories)."""
     if q.device.type != "cpu" or dropout_p == 0.0:
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
     scores = (q @ k.transpose(-1, -2)) * q.shape[-1] ** -0.5  # [B, H, Lq, L]
@@ -119,7 +119,7 @@ class HeadsLastAttention(torch.autograd.Function):
     Autograd's own graph of the same steps (``attend``) reads each head through a head-major copy, and its
     matrix products receive the output's gradient in the transposed layout of ``out.transpose(1, 2)``,
     which PyTorch's batched product handles several times slower than a contiguous one. End to end:
-    ``benchmarks/results/ab_heads-last-training-*.md``. First-order gradients only."""
+    ``benchmarks/results/ab_heads-last-*.md``. First-order gradients only."""
 
     @staticmethod
     def forward(ctx: Any, q: Tensor, k: Tensor, v: Tensor, mask: Tensor, p: float) -> Tensor:
@@ -176,7 +176,11 @@ class MultiHeadSelfAttention(nn.Module):
         inference = not (self.training or torch.is_grad_enabled())
         if inference and length == 1:
             return self.one_query(query, keys, mask)
-        cpu = query.device.type == "cpu" and not torch.is_autocast_enabled("cpu")
+        cpu = (
+            query.device.type == "cpu"
+            and not torch.is_autocast_enabled("cpu")
+            and not torch.compiler.is_compiling()  # torch.compile traces the general path
+        )
         if cpu and not (inference and keys_len > CACHED_KEYS):
             q, k, v = (t.view(*t.shape[:2], h, d // h) for t in (self.q(query), self.k(keys), self.v(keys)))
             if inference:

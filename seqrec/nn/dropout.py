@@ -36,6 +36,7 @@ SEED_BOUND = 1 << 62
 """Each mask's SFC64 seed is drawn uniformly below this from PyTorch's default generator."""
 
 
+@torch.compiler.disable  # NumPy's generator runs eagerly; Dynamo's NumPy tracing mistakes the dtype view
 def random_lanes(shape: tuple[int, ...]) -> Tensor:
     """A CPU ``int16`` tensor of ``shape`` whose values are uniform on ``-2^15 .. 2^15 - 1`` and independent:
     four per 64-bit word of a fresh SFC64 generator seeded from PyTorch's default generator."""

@@ -8,7 +8,13 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from seqrec.nn import attention
-from seqrec.nn.attention import HeadsLastAttention, MultiHeadSelfAttention, attend, attention_mask
+from seqrec.nn.attention import (
+    HeadsLastAttention,
+    MultiHeadSelfAttention,
+    SASRecEncoder,
+    attend,
+    attention_mask,
+)
 
 
 def _heads(length: int, gen: torch.Generator) -> Tensor:
@@ -113,3 +119,14 @@ def test_blocked_inference_matches_the_general_path(monkeypatch: pytest.MonkeyPa
     mask = attention_mask(valid, causal=True)[:, :, -5:, :]  # the last 5 queries read all 12 keys
     reference, fast = _reference_and_inference(attn, x[:, -5:], x, mask)
     torch.testing.assert_close(fast, reference)
+
+
+def test_encoder_trains_under_torch_compile() -> None:
+    """``torch.compile`` traces the general path, and around the dropout's NumPy generator: tracing through
+    the generator failed on its lanes' dtype view (attention weights' dropout, with gradients)."""
+    torch.manual_seed(0)
+    encoder = SASRecEncoder(hidden=16, blocks=2, heads=2, dropout=0.2, inner=16).train()
+    compiled = torch.compile(encoder, backend="aot_eager")
+    x = torch.randn(4, 10, 16, requires_grad=True)
+    compiled(x, torch.ones(4, 10, dtype=torch.bool)).sum().backward()
+    assert x.grad is not None and bool(torch.isfinite(x.grad).all())
