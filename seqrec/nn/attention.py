@@ -12,11 +12,10 @@ M is 0 where attention is allowed and -inf elsewhere: causal (key j <= query i) 
 a padded query may attend to itself only, so no row is empty (its output is zeroed anyway).
 
 On the CPU, training attends on the heads as the projections lay them out, with an explicit backward
-(``HeadsLastAttention``). Inference (eval mode, no gradients)
-takes two exact shortcuts: one query per history (the last block of ``user_state``) never projects the keys
-(``MultiHeadSelfAttention.one_query``), and short histories are attended head by head in cache-sized
-blocks (``attend_heads_last``). Each path is checked against PyTorch's kernel in
-``tests/models/test_attention.py``.
+(``HeadsLastAttention``). Inference (eval mode, no gradients) takes two exact shortcuts: one query per
+history (the last block of ``user_state``) never projects the keys (``MultiHeadSelfAttention.one_query``),
+and short histories are attended head by head in cache-sized blocks (``attend_heads_last``). Each path is
+checked against PyTorch's kernel in ``tests/models/test_attention.py``.
 """
 
 from __future__ import annotations
@@ -68,10 +67,10 @@ def attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor, dropout_p: float) -> T
 CACHED_KEYS = 64
 """At inference on the CPU, up to this many keys ``attend_heads_last`` computes attention head by head on
 blocks of histories whose scores stay in cache (with gradients, ``HeadsLastAttention`` serves every
-length). In a microbenchmark at 50 keys (2 heads of 32) the three
-steps beat PyTorch's fused kernel about 2x on 256 histories but lost on 512 at once, whose 10 MB of
-scores leave the cache (hence the blocks); at 200 keys the fused kernel's own tiling wins. End to end,
-with ``one_query``: ``benchmarks/results/ab_inference-attention-*.md``."""
+length). In a microbenchmark at 50 keys (2 heads of 32) the three steps beat PyTorch's fused kernel about
+2x on 256 histories but lost on 512 at once, whose 10 MB of scores leave the cache (hence the blocks); at
+200 keys the fused kernel's own tiling wins. End to end, with ``one_query``:
+``benchmarks/results/ab_inference-attention-*.md``."""
 
 SCORE_BLOCK = 1 << 20
 """Attention scores per block and head at inference: 4 MB of float32 (400 histories of 50 by 50)."""

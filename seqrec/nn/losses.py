@@ -73,6 +73,11 @@ def _sampled_logits(h: Tensor, items: Tensor) -> Tensor:
     return torch.einsum("td,tkd->tk", h, items)
 
 
+def _target_and_sampled_logits(h: Tensor, t: Tensor, n: Tensor, table: Tensor) -> tuple[Tensor, Tensor]:
+    """The gathered states' logits for their targets ``[T]`` and their sampled items ``[T, K]``."""
+    return (h * F.embedding(t, table)).sum(-1), _sampled_logits(h, F.embedding(n, table))
+
+
 def _require(negatives: Tensor | None, name: str) -> Tensor:
     if negatives is None:
         raise ValueError(f"loss {name!r} needs sampled negatives in the batch")
@@ -84,9 +89,7 @@ class BCELoss:
 
     def __call__(self, hidden: Tensor, targets: Tensor, negatives: Tensor | None, table: Tensor) -> Tensor:
         h, t, n = _gather(hidden, targets, negatives)
-        n = _require(n, "bce")
-        pos = (h * F.embedding(t, table)).sum(-1)  # [T]
-        neg = _sampled_logits(h, F.embedding(n, table))  # [T, K]
+        pos, neg = _target_and_sampled_logits(h, t, _require(n, "bce"), table)  # [T], [T, K]
         return -(F.logsigmoid(pos) + F.logsigmoid(-neg).sum(-1)).mean()
 
 
@@ -99,9 +102,7 @@ class GBCELoss:
 
     def __call__(self, hidden: Tensor, targets: Tensor, negatives: Tensor | None, table: Tensor) -> Tensor:
         h, t, n = _gather(hidden, targets, negatives)
-        n = _require(n, "gbce")
-        pos = (h * F.embedding(t, table)).sum(-1)  # [T]
-        neg = _sampled_logits(h, F.embedding(n, table))  # [T, K]
+        pos, neg = _target_and_sampled_logits(h, t, _require(n, "gbce"), table)  # [T], [T, K]
         return -(self.beta * F.logsigmoid(pos) + F.logsigmoid(-neg).sum(-1)).mean()
 
 
@@ -202,10 +203,9 @@ class SampledSoftmax:
     def __call__(self, hidden: Tensor, targets: Tensor, negatives: Tensor | None, table: Tensor) -> Tensor:
         h, t, n = _gather(hidden, targets, negatives)
         n = _require(n, "sampled_softmax")
-        pos = (h * F.embedding(t, table)).sum(-1, keepdim=True)  # [T, 1]
-        neg = _sampled_logits(h, F.embedding(n, table))  # [T, K]
+        pos, neg = _target_and_sampled_logits(h, t, n, table)  # [T], [T, K]
         neg = neg.masked_fill(n == t[:, None], float("-inf"))
-        logits = torch.cat([pos, neg], dim=1)  # [T, 1 + K]
+        logits = torch.cat([pos[:, None], neg], dim=1)  # [T, 1 + K]
         return F.cross_entropy(logits, torch.zeros_like(t))
 
 
