@@ -30,6 +30,17 @@ def mirror() -> str:
     return os.environ.setdefault("SEQREC_DATA_MIRROR", str(default))
 
 
+def cpu_has(flag: str) -> bool:
+    """Whether ``/proc/cpuinfo`` lists this CPU flag (False where it cannot be read)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return flag in line.split(":", 1)[1].split()
+    except OSError:
+        pass
+    return False
+
+
 def cpu_model() -> str:
     """The CPU's model name from ``/proc/cpuinfo``, else what ``platform`` knows."""
     try:
@@ -48,6 +59,9 @@ def environment() -> dict[str, Any]:
         "threads": torch.get_num_threads(),
         "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else "",
         "cpu": platform.processor() or platform.machine(),
+        "cpu_model": cpu_model(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),  # e.g. AVX2, AVX512
+        "amx_bf16": cpu_has("amx_bf16"),  # native bf16 matrix products (bf16 autocast pays off)
         "cores": os.cpu_count(),
         "python": platform.python_version(),
     }

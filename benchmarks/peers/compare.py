@@ -38,7 +38,7 @@ def _run(cmd: list[str]) -> dict[str, Any]:
 
 def library_epochs(a: argparse.Namespace) -> dict[str, int]:
     """Epochs per library: ``--epochs``, except where ``--epochs-for LIB=N`` says otherwise."""
-    out = dict.fromkeys(("seqrec", "RecBole", "RecTools"), a.epochs)
+    out = dict.fromkeys(("seqrec", "seqrec-bf16", "RecBole", "RecTools"), a.epochs)
     for item in a.epochs_for or []:
         lib, _, n = item.partition("=")
         if lib not in out or not n.isdigit():
@@ -122,6 +122,13 @@ def commands(a: argparse.Namespace, folder: Path) -> dict[str, list[str]]:
     }
 
 
+def with_variants(cmds: dict[str, list[str]], epochs: dict[str, int]) -> dict[str, list[str]]:
+    """``seqrec-bf16``: seqrec's command under bf16 autocast (``--precision bf16``), its own epochs."""
+    bf16 = [*cmds["seqrec"], "--precision", "bf16"]
+    bf16[bf16.index("--epochs") + 1] = str(epochs["seqrec-bf16"])
+    return {**cmds, "seqrec-bf16": bf16}
+
+
 def result_name(a: argparse.Namespace) -> str:
     return f"peers_{a.dataset}_{a.model}_{a.loss}" + (f"_{a.tag}" if a.tag else "")
 
@@ -187,7 +194,7 @@ def main() -> None:
     a = p.parse_args()
     mirror()
     folder = export(a.dataset, WORK / "peerdata")
-    cmds = commands(a, folder)
+    cmds = with_variants(commands(a, folder), library_epochs(a))
     runs: dict[str, list[dict[str, Any]]] = {lib: [] for lib in a.libraries}
     if a.reuse:
         source = RESULTS / f"peers_{a.dataset}_{a.model}_{a.loss}.json"
@@ -213,7 +220,7 @@ def main() -> None:
                 run=f"{a.dataset}/{a.model}/{a.loss}/{lib}/{repeat}", dataset=a.dataset, repeat=repeat
             )
             record.update(batch_size=a.batch_size, lr=a.lr, epochs=epochs[lib], eval_passes=a.eval_passes)
-            if lib == "seqrec":
+            if lib.startswith("seqrec"):
                 record.update(window_stride=a.window_stride)
             runs[lib].append(record)
             report(a, runs)  # after every run, so that an interrupted comparison keeps what finished
@@ -242,19 +249,19 @@ def report(a: argparse.Namespace, runs: dict[str, list[dict[str, Any]]]) -> None
             row[key] = statistics.median(values) if values else ""
         summary.append(row)
     base = {r["library"]: r for r in summary}
-    if "seqrec" in base:
+    ours = [lib for lib in ("seqrec", "seqrec-bf16") if lib in base]  # the ratios' denominators
+    for lib in ours:
         for row in summary:
             for key in ("seconds_per_epoch", "eval_seconds", "peak_rss_mb"):
-                if row[key] and base["seqrec"][key]:
-                    row[f"{key} ratio (peer/seqrec)"] = row[key] / base["seqrec"][key]
-        if runs.get("RecBole") and runs["RecBole"][0].get("valid_curve"):
-            target = statistics.median(max(c["NDCG@10"] for c in r["valid_curve"]) for r in runs["RecBole"])
-            for row in summary:
-                times = [time_to_reach(r.get("valid_curve", []), target) for r in runs[row["library"]]]
-                known = [t for t in times if t is not None]
-                row["seconds_to_RecBole_best_valid_NDCG@10"] = (
-                    statistics.median(known) if known else "not reached"
-                )
+                if row[key] and base[lib][key]:
+                    row[f"{key} ratio (peer/{lib})"] = row[key] / base[lib][key]
+    if ours and runs.get("RecBole") and runs["RecBole"][0].get("valid_curve"):
+        target = statistics.median(max(c["NDCG@10"] for c in r["valid_curve"]) for r in runs["RecBole"])
+        for row in summary:
+            times = [time_to_reach(r.get("valid_curve", []), target) for r in runs[row["library"]]]
+            known = [t for t in times if t is not None]
+            reached = statistics.median(known) if known else "not reached"
+            row["seconds_to_RecBole_best_valid_NDCG@10"] = reached
     env = environment()
     # a run kept from an earlier sitting (--append, --reuse) keeps its own commit and torch version
     records = [{**env, **r} for lib in runs for r in runs[lib]] + [dict(r, **env) for r in summary]
@@ -267,9 +274,9 @@ def report(a: argparse.Namespace, runs: dict[str, list[dict[str, Any]]]) -> None
         "window_stride",
         "eval_passes",
         "seconds_per_epoch",
-        "seconds_per_epoch ratio (peer/seqrec)",
+        *(f"seconds_per_epoch ratio (peer/{lib})" for lib in ours),
         "eval_seconds",
-        "eval_seconds ratio (peer/seqrec)",
+        *(f"eval_seconds ratio (peer/{lib})" for lib in ours),
         "peak_rss_mb",
         "HR@10",
         "NDCG@10",
@@ -290,10 +297,11 @@ taken from an earlier comparison (`--reuse`) rather than run in this invocation.
 (seqrec only): several training windows per long history and epoch (`training.window_stride`); empty:
 one window per user, the last `max_len` items. RecTools drops users with too few training items from
 its training data and gives them no list: they count as misses (`unscored_users` in the JSON).
-`eval_passes`: each run times its test pass this many times and reports the median (every pass in
-`eval_pass_seconds`). With 0 epochs nothing is trained: the runs time the full-ranking pass of each
-library's initialised model (its cost does not depend on the weights), and their metrics are those of
-an untrained model.
+`seqrec-bf16`: seqrec trained under bf16 autocast (`--precision bf16`; evaluation in float32), with
+its own ratio columns. `eval_passes`: each run times its test pass this many times and reports the
+median (every pass in `eval_pass_seconds`). With 0 epochs nothing is trained: the runs time the
+full-ranking pass of each library's initialised model (its cost does not depend on the weights), and
+their metrics are those of an untrained model.
 """
 
 

@@ -85,3 +85,40 @@ def test_accelerators_get_larger_chunks() -> None:
     cpu = loss.chunk_rows(12_000, torch.device("cpu"))
     gpu = loss.chunk_rows(12_000, torch.device("cuda"))
     assert cpu == losses.CE_CHUNK_BYTES // 48_000 and gpu == losses.CE_CHUNK_BYTES_GPU // 48_000 > cpu
+
+
+def _confident(
+    target_logit: float, dtype: torch.dtype = torch.float32
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One position whose logits are exactly ``target_logit`` at item 3 and 0 elsewhere (30 items):
+    exact in bf16, so any error is the loss's own."""
+    table = torch.cat([torch.zeros(1, 32), torch.eye(30, 32)]).to(dtype)  # [N + 1, D], row i + 1: unit i
+    hidden = torch.zeros(1, 1, 32, dtype=dtype)
+    hidden[0, 0, 3] = target_logit
+    return hidden.requires_grad_(True), table.requires_grad_(True), torch.tensor([[4]])  # item 4 = row 3
+
+
+def _swap(inputs: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+    hidden, table, targets = inputs
+    return hidden, targets, table  # the order of _value_and_grads' arguments
+
+
+@pytest.mark.parametrize("autocast", [False, True])
+def test_chunked_ce_confident_target_keeps_its_small_loss_and_gradient(autocast: bool) -> None:
+    # P[target] = 0.99868: in bf16 P rounds in steps of 2^-8, more than 1 - P, so the loss and the
+    # target's gradient P - 1 must come from the other probabilities, not from 1 - P
+    exact = _value_and_grads(_reference, *_swap(_confident(10.0, torch.float64)))
+    hidden, table, targets = _confident(10.0)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        got = _value_and_grads(lambda h, t, e: FullCrossEntropy()(h, t, None, e), hidden, targets, table)
+    torch.testing.assert_close(got[0].double(), exact[0], rtol=1e-2, atol=0)  # loss ~ 1.3e-3
+    torch.testing.assert_close(got[1][0, 0, 3].double(), exact[1][0, 0, 3], rtol=1e-2, atol=0)
+    torch.testing.assert_close(got[2][4, 3].double(), exact[2][4, 3], rtol=1e-2, atol=0)
+
+
+def test_chunked_ce_target_far_below_the_rest_keeps_a_finite_exact_loss() -> None:
+    exact = _value_and_grads(_reference, *_swap(_confident(-200.0, torch.float64)))
+    hidden, table, targets = _confident(-200.0)  # P[target] = e^-200 / 29: underflows float32
+    got = _value_and_grads(lambda h, t, e: FullCrossEntropy()(h, t, None, e), hidden, targets, table)
+    torch.testing.assert_close(got[0].double(), exact[0])  # 200 + log(29)
+    torch.testing.assert_close(got[1].double(), exact[1])
