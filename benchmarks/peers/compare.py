@@ -217,7 +217,10 @@ def main() -> None:
             record = _run(cmds[lib])
             record.update(load_avg_1m_before=load_before, load_avg_1m_after=os.getloadavg()[0])
             record.update(
-                run=f"{a.dataset}/{a.model}/{a.loss}/{lib}/{repeat}", dataset=a.dataset, repeat=repeat
+                library=lib,  # seqrec-bf16's driver reports itself as seqrec
+                run=f"{a.dataset}/{a.model}/{a.loss}/{lib}/{repeat}",
+                dataset=a.dataset,
+                repeat=repeat,
             )
             record.update(batch_size=a.batch_size, lr=a.lr, epochs=epochs[lib], eval_passes=a.eval_passes)
             if lib.startswith("seqrec"):
