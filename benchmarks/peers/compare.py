@@ -181,9 +181,12 @@ def main() -> None:
     p.add_argument("--tag", default="", help="suffix of the results' file name, e.g. seqrec-batch64")
     p.add_argument(
         "--reuse",
-        action="store_true",
-        help="take the runs of the libraries not run now from the untagged results of this dataset, model "
-        "and loss (their own settings, marked reused_from)",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="TAG",
+        help="take the runs of the libraries not run now from the results of this dataset, model and loss "
+        "(untagged, or those of --tag TAG; their own settings, marked reused_from)",
     )
     p.add_argument(
         "--append",
@@ -196,8 +199,8 @@ def main() -> None:
     folder = export(a.dataset, WORK / "peerdata")
     cmds = with_variants(commands(a, folder), library_epochs(a))
     runs: dict[str, list[dict[str, Any]]] = {lib: [] for lib in a.libraries}
-    if a.reuse:
-        source = RESULTS / f"peers_{a.dataset}_{a.model}_{a.loss}.json"
+    if a.reuse is not None:
+        source = RESULTS / f"peers_{a.dataset}_{a.model}_{a.loss}{'_' + a.reuse if a.reuse else ''}.json"
         for r in json.loads(source.read_text()):
             if r["library"] not in a.libraries and "repeat" in r:
                 # records written before runs stored their batch size ran at the default, 256

@@ -53,7 +53,7 @@ def attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor, dropout_p: float) -> T
     """``softmax(q k^T / sqrt(d_h) + M) v`` with dropout on the attention weights: q ``[B, H, Lq, d_h]``,
     k / v ``[B, H, L, d_h]``, mask ``[B, 1, Lq, L]`` (True = may attend; no row is empty).
 
-    The general path: accelerators, long histories at inference, bf16 autocast and ``torch.compile``.
+    The general path: accelerators, long histories at inference and ``torch.compile``.
     PyTorch's fused kernel serves every case but CPU dropout, where it would fall back to these same three
     steps anyway and here the weights' dropout is ``seqrec.nn.dropout``'s. Otherwise the CPU takes
     ``HeadsLastAttention`` (with gradients) or ``attend_heads_last`` (inference, short histories)."""
@@ -118,9 +118,12 @@ class HeadsLastAttention(torch.autograd.Function):
     Autograd's own graph of the same steps (``attend``) reads each head through a head-major copy, and its
     matrix products receive the output's gradient in the transposed layout of ``out.transpose(1, 2)``,
     which PyTorch's batched product handles several times slower than a contiguous one. End to end:
-    ``benchmarks/results/ab_heads-last-*.md``. First-order gradients only."""
+    ``benchmarks/results/ab_heads-last-*.md``. First-order gradients only. Under bf16 autocast it runs in
+    float32 (``custom_fwd`` casts q, k, v): the projections around it take the bf16 matrix products, its
+    own products are too small to gain from them, and its softmax keeps float32's precision."""
 
     @staticmethod
+    @torch.amp.custom_fwd(device_type="cpu", cast_inputs=torch.float32)
     def forward(ctx: Any, q: Tensor, k: Tensor, v: Tensor, mask: Tensor, p: float) -> Tensor:
         b, lq, h, dh = q.shape
         bias = torch.zeros(b, lq, k.shape[1], dtype=q.dtype, device=q.device)
@@ -136,6 +139,7 @@ class HeadsLastAttention(torch.autograd.Function):
         return out
 
     @staticmethod
+    @torch.amp.custom_bwd(device_type="cpu")
     @once_differentiable
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, Tensor, Tensor, None, None]:
         q, k, v, probs, keep = ctx.saved_tensors
@@ -175,11 +179,7 @@ class MultiHeadSelfAttention(nn.Module):
         inference = not (self.training or torch.is_grad_enabled())
         if inference and length == 1:
             return self.one_query(query, keys, mask)
-        cpu = (
-            query.device.type == "cpu"
-            and not torch.is_autocast_enabled("cpu")
-            and not torch.compiler.is_compiling()  # torch.compile traces the general path
-        )
+        cpu = query.device.type == "cpu" and not torch.compiler.is_compiling()  # compile: the general path
         if cpu and not (inference and keys_len > CACHED_KEYS):
             q, k, v = (t.view(*t.shape[:2], h, d // h) for t in (self.q(query), self.k(keys), self.v(keys)))
             if inference:

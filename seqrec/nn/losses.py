@@ -40,6 +40,12 @@ budget of the H200 peers table, 0.48 s per Beauty epoch)."""
 CE_MIN_ROWS = 16
 """Fewest positions per CE chunk (at N = 1M items: 16 x 4 MB = 64 MB of float32 logits)."""
 
+CE_ROW_QUANTUM = 32
+"""CE chunks hold a multiple of this many rows (of ``rows``, where fewer), the last one padded with zero
+rows: a handful of matrix shapes per catalogue, whatever the number of targets in a batch. oneDNN caches
+one bf16 kernel per shape with ~2 MB of state each; with a shape per batch's target count, a 15-epoch
+bf16 SASRec CE run on Beauty peaked at 1.6-2.4 GB against 0.67 GB in float32."""
+
 
 class SequenceLoss(Protocol):
     needs_negatives: bool
@@ -154,22 +160,28 @@ def _chunked_ce(
     grad_h = torch.empty_like(h, dtype=acc) if need_h else None  # [T, D]
     grad_items = torch.zeros_like(items, dtype=acc) if need_items else None  # [N, D]
     total = torch.zeros((), dtype=acc, device=h.device)
+    count = h.shape[0]
+    quantum = min(CE_ROW_QUANTUM, rows)
+    rows -= rows % quantum  # full chunks: one shape; the last: padded to a multiple of the quantum
+    padded = -(-count // quantum) * quantum
     with torch.autocast(h.device.type, enabled=False):  # dtypes are explicit below
-        h_c, items_c = h.to(compute), items.to(compute)
-        for start in range(0, h.shape[0], rows):
+        h_c = F.pad(h.to(compute), (0, 0, 0, padded - count))  # [T', D], zero rows: no gradient
+        items_c = items.to(compute)
+        for start in range(0, count, rows):
+            real = min(rows, count - start)  # rows of this chunk that are positions, not padding
             h_chunk = h_c[start : start + rows]  # [C, D]
-            target = classes[start : start + rows, None]  # [C, 1]
+            target = classes[start : start + real, None]  # [c, 1]
             logits = h_chunk @ items_c.T  # [C, N]
             probs = torch.softmax(logits, dim=1)  # [C, N]; reduced precision accumulates in float32
-            nll, p_minus_1 = _target_terms(logits, probs, target, acc)  # [C], [C, 1]
+            nll, p_minus_1 = _target_terms(logits[:real], probs[:real], target, acc)  # [c], [c, 1]
             total += nll.sum()
             del logits
             if grad_h is None and grad_items is None:
                 continue
-            rows_here = torch.arange(len(target), device=h.device)
+            rows_here = torch.arange(real, device=h.device)
             probs[rows_here, target[:, 0]] = p_minus_1[:, 0].to(compute)  # dLoss/dlogits = P - onehot
             if grad_h is not None:
-                grad_h[start : start + rows] = probs @ items_c  # [C, D]
+                grad_h[start : start + real] = (probs @ items_c)[:real]  # [c, D]
             if grad_items is not None and compute == acc:
                 grad_items.addmm_(probs.T, h_chunk)  # += [N, D]
             elif grad_items is not None:  # no mixed-dtype addmm_ on the CPU

@@ -130,3 +130,23 @@ def test_encoder_trains_under_torch_compile() -> None:
     x = torch.randn(4, 10, 16, requires_grad=True)
     compiled(x, torch.ones(4, 10, dtype=torch.bool)).sum().backward()
     assert x.grad is not None and bool(torch.isfinite(x.grad).all())
+
+
+def test_training_attention_runs_in_float32_under_bf16_autocast() -> None:
+    """Under CPU autocast the heads-last path still serves training, in float32 between bf16 projections:
+    its output, and the gradients it passes back, stay close to a float32 step."""
+    torch.manual_seed(0)
+    attn = MultiHeadSelfAttention(hidden=16, heads=2, dropout=0.0).train()
+    x = torch.randn(4, 10, 16)
+    mask = attention_mask(torch.ones(4, 10, dtype=torch.bool), causal=True)
+    outputs, grads = [], []
+    for enabled in (False, True):
+        leaf = x.clone().requires_grad_()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=enabled):
+            out = attn(leaf, leaf, mask)
+        (out.float() ** 2).sum().backward()
+        outputs.append(out)
+        grads.append(leaf.grad)
+    assert outputs[1].dtype == torch.float32  # the attention's own output, not a bf16 product
+    torch.testing.assert_close(outputs[1], outputs[0], rtol=3e-2, atol=3e-2)
+    torch.testing.assert_close(grads[1], grads[0], rtol=5e-2, atol=5e-2)

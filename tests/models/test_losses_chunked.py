@@ -122,3 +122,28 @@ def test_chunked_ce_target_far_below_the_rest_keeps_a_finite_exact_loss() -> Non
     got = _value_and_grads(lambda h, t, e: FullCrossEntropy()(h, t, None, e), hidden, targets, table)
     torch.testing.assert_close(got[0].double(), exact[0])  # 200 + log(29)
     torch.testing.assert_close(got[1].double(), exact[1])
+
+
+def test_chunk_shapes_do_not_follow_the_number_of_targets() -> None:
+    """Batches with 1..150 targets use a handful of matrix shapes (oneDNN keeps a kernel per shape)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Shapes(TorchDispatchMode):
+        def __init__(self) -> None:
+            super().__init__()
+            self.seen: set[tuple[int, ...]] = set()
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+            if func is torch.ops.aten.mm.default:
+                self.seen.add(tuple(args[0].shape))
+            return func(*args, **(kwargs or {}))
+
+    table = torch.randn(201, 8, requires_grad=True)  # 200 items
+    loss = FullCrossEntropy(chunk_bytes=4 * 200 * 100, min_rows=1)  # up to 100 rows per chunk
+    shapes = Shapes()
+    with shapes:
+        for count in range(1, 151):
+            hidden = torch.randn(1, count, 8, requires_grad=True)
+            loss(hidden, torch.randint(1, 201, (1, count)), None, table).backward()
+    logits_rows = {shape[0] for shape in shapes.seen if shape[1] == 8}  # [C, D] @ [D, N]
+    assert logits_rows == {96, 32, 64}  # a 100-row budget: chunks of 96, the last one padded to 32k
