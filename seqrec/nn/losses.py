@@ -202,7 +202,8 @@ def _target_terms(logits: Tensor, probs: Tensor, target: Tensor, acc: torch.dtyp
     p_minus_1 = p - 1.0
     likely = (p[:, 0] >= 0.5).nonzero()[:, 0]
     if len(likely):
-        rest = probs[likely].sum(1, dtype=acc) - p[likely, 0]  # [n]
+        others = probs[likely].to(acc).scatter_(1, target[likely], 0.0)  # [n, N], the target zeroed
+        rest = others.sum(1)  # [n]; not sum(P) - P[target], whose rounding near 1 can exceed r
         nll[likely, 0] = -torch.log1p(-rest)
         p_minus_1[likely, 0] = -rest
     lost = (p[:, 0] < torch.finfo(probs.dtype).tiny).nonzero()[:, 0]

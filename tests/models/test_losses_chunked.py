@@ -104,14 +104,16 @@ def _swap(inputs: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
 
 
 @pytest.mark.parametrize("autocast", [False, True])
-def test_chunked_ce_confident_target_keeps_its_small_loss_and_gradient(autocast: bool) -> None:
-    # P[target] = 0.99868: in bf16 P rounds in steps of 2^-8, more than 1 - P, so the loss and the
-    # target's gradient P - 1 must come from the other probabilities, not from 1 - P
-    exact = _value_and_grads(_reference, *_swap(_confident(10.0, torch.float64)))
-    hidden, table, targets = _confident(10.0)
+@pytest.mark.parametrize("logit", [10.0, 20.0])
+def test_chunked_ce_confident_target_keeps_its_small_loss_and_gradient(autocast: bool, logit: float) -> None:
+    # P[target] = 0.99868 (1 - 6e-8 at logit 20): in bf16 P rounds in steps of 2^-8, more than 1 - P, and
+    # in float32 1 - 6e-8 is not representable, so the loss and the target's gradient P - 1 must come
+    # from the other probabilities, not from 1 - P or sum(P) - P
+    exact = _value_and_grads(_reference, *_swap(_confident(logit, torch.float64)))
+    hidden, table, targets = _confident(logit)
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
         got = _value_and_grads(lambda h, t, e: FullCrossEntropy()(h, t, None, e), hidden, targets, table)
-    torch.testing.assert_close(got[0].double(), exact[0], rtol=1e-2, atol=0)  # loss ~ 1.3e-3
+    torch.testing.assert_close(got[0].double(), exact[0], rtol=1e-2, atol=0)  # loss 1.3e-3 / 6e-8
     torch.testing.assert_close(got[1][0, 0, 3].double(), exact[1][0, 0, 3], rtol=1e-2, atol=0)
     torch.testing.assert_close(got[2][4, 3].double(), exact[2][4, 3], rtol=1e-2, atol=0)
 
