@@ -30,26 +30,25 @@ def mirror() -> str:
     return os.environ.setdefault("SEQREC_DATA_MIRROR", str(default))
 
 
-def cpu_has(flag: str) -> bool:
-    """Whether ``/proc/cpuinfo`` lists this CPU flag (False where it cannot be read)."""
+def cpuinfo(key: str) -> str | None:
+    """The first ``key : value`` of ``/proc/cpuinfo`` (e.g. ``model name``, ``flags``), None if unreadable."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return flag in line.split(":", 1)[1].split()
+            if line.startswith(key):
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return False
+    return None
+
+
+def cpu_has(flag: str) -> bool:
+    """Whether ``/proc/cpuinfo`` lists this CPU flag (False where it cannot be read)."""
+    return flag in (cpuinfo("flags") or "").split()
 
 
 def cpu_model() -> str:
     """The CPU's model name from ``/proc/cpuinfo``, else what ``platform`` knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return cpuinfo("model name") or platform.processor() or platform.machine()
 
 
 def environment() -> dict[str, Any]:

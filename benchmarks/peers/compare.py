@@ -74,8 +74,9 @@ def commands(a: argparse.Namespace, folder: Path) -> dict[str, list[str]]:
         str(a.eval_passes),
     ]
     csv = str(folder / "interactions.csv")
-    return {
-        "seqrec": [
+
+    def seqrec(lib: str, precision: str) -> list[str]:
+        return [
             sys.executable,
             str(HERE / "seqrec_run.py"),
             "--interactions",
@@ -87,10 +88,16 @@ def commands(a: argparse.Namespace, folder: Path) -> dict[str, list[str]]:
             "--eval-every",
             str(a.eval_every),
             "--epochs",
-            str(epochs["seqrec"]),
+            str(epochs[lib]),
+            "--precision",
+            precision,
             *(["--window-stride", str(a.window_stride)] if a.window_stride else []),
             *common,
-        ],
+        ]
+
+    return {
+        "seqrec": seqrec("seqrec", "fp32"),
+        "seqrec-bf16": seqrec("seqrec-bf16", "bf16"),  # training under bf16 autocast
         "RecBole": [
             str(WORK / "venv-recbole/bin/python"),
             str(HERE / "recbole_run.py"),
@@ -120,13 +127,6 @@ def commands(a: argparse.Namespace, folder: Path) -> dict[str, list[str]]:
             *common,
         ],
     }
-
-
-def with_variants(cmds: dict[str, list[str]], epochs: dict[str, int]) -> dict[str, list[str]]:
-    """``seqrec-bf16``: seqrec's command under bf16 autocast (``--precision bf16``), its own epochs."""
-    bf16 = [*cmds["seqrec"], "--precision", "bf16"]
-    bf16[bf16.index("--epochs") + 1] = str(epochs["seqrec-bf16"])
-    return {**cmds, "seqrec-bf16": bf16}
 
 
 def result_name(a: argparse.Namespace) -> str:
@@ -197,7 +197,7 @@ def main() -> None:
     a = p.parse_args()
     mirror()
     folder = export(a.dataset, WORK / "peerdata")
-    cmds = with_variants(commands(a, folder), library_epochs(a))
+    cmds = commands(a, folder)
     runs: dict[str, list[dict[str, Any]]] = {lib: [] for lib in a.libraries}
     if a.reuse is not None:
         source = RESULTS / f"peers_{a.dataset}_{a.model}_{a.loss}{'_' + a.reuse if a.reuse else ''}.json"
