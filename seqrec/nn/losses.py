@@ -47,6 +47,12 @@ one bf16 kernel per shape with ~2 MB of state each; with a shape per batch's tar
 bf16 SASRec CE run on Beauty peaked at 1.6-2.4 GB against 0.67 GB in float32."""
 
 
+CE_SYNC_FREE: bool | None = None
+"""Full-softmax CE: whether a chunk's likely targets are found without a host sync, by summing every
+row's other probabilities (``_target_terms_sync_free``) instead of only the likely rows'. ``None``: on
+every device but the CPU."""
+
+
 class SequenceLoss(Protocol):
     needs_negatives: bool
 
@@ -157,10 +163,12 @@ def _chunked_ce(
     softmax and the two gradient products run in ``compute``; losses and gradients accumulate in at
     least float32."""
     acc = torch.promote_types(torch.float32, torch.promote_types(h.dtype, items.dtype))
+    sync_free = CE_SYNC_FREE if CE_SYNC_FREE is not None else h.device.type != "cpu"
     grad_h = torch.empty_like(h, dtype=acc) if need_h else None  # [T, D]
     grad_items = torch.zeros_like(items, dtype=acc) if need_items else None  # [N, D]
-    total = torch.zeros((), dtype=acc, device=h.device)
     count = h.shape[0]
+    nll = torch.empty(count, dtype=acc, device=h.device)  # [T]
+    p_target = torch.empty(count, dtype=acc, device=h.device)  # [T]
     quantum = min(CE_ROW_QUANTUM, rows)
     rows -= rows % quantum  # full chunks: one shape; the last: padded to a multiple of the quantum
     padded = -(-count // quantum) * quantum
@@ -171,15 +179,14 @@ def _chunked_ce(
             real = min(rows, count - start)  # rows of this chunk that are positions, not padding
             h_chunk = h_c[start : start + rows]  # [C, D]
             target = classes[start : start + real, None]  # [c, 1]
-            logits = h_chunk @ items_c.T  # [C, N]
-            probs = torch.softmax(logits, dim=1)  # [C, N]; reduced precision accumulates in float32
-            nll, p_minus_1 = _target_terms(logits[:real], probs[:real], target, acc)  # [c], [c, 1]
-            total += nll.sum()
-            del logits
+            probs = torch.softmax(h_chunk @ items_c.T, dim=1)  # [C, N]; reduced precision sums in float32
+            terms = _target_terms_sync_free if sync_free else _target_terms
+            chunk_nll, p, p_minus_1 = terms(probs[:real], target, acc)  # [c] x 2, [c]; probs' targets: 0
+            nll[start : start + real] = chunk_nll
+            p_target[start : start + real] = p
             if grad_h is None and grad_items is None:
                 continue
-            rows_here = torch.arange(real, device=h.device)
-            probs[rows_here, target[:, 0]] = p_minus_1[:, 0].to(compute)  # dLoss/dlogits = P - onehot
+            probs[torch.arange(real, device=h.device), target[:, 0]] = p_minus_1.to(compute)  # P - onehot
             if grad_h is not None:
                 grad_h[start : start + real] = (probs @ items_c)[:real]  # [c, D]
             if grad_items is not None and compute == acc:
@@ -187,30 +194,48 @@ def _chunked_ce(
             elif grad_items is not None:  # no mixed-dtype addmm_ on the CPU
                 grad_items += probs.T @ h_chunk
             del probs
-    return total, grad_h, grad_items
+        # Targets whose probability underflowed (a logit ~90 below the rest): their loss from the logits.
+        # One host sync per call, not per chunk.
+        lost = (p_target < torch.finfo(compute).tiny).nonzero()[:, 0]
+        if len(lost):
+            lost_logits = (h_c[lost] @ items_c.T).to(acc)  # [n, N], as the chunk formed them
+            nll[lost] = torch.logsumexp(lost_logits, 1) - lost_logits.gather(1, classes[lost, None])[:, 0]
+    return nll.sum(), grad_h, grad_items
 
 
-def _target_terms(logits: Tensor, probs: Tensor, target: Tensor, acc: torch.dtype) -> tuple[Tensor, Tensor]:
-    """Per row of a chunk, ``-log P[target]`` and ``P[target] - 1``, as exact as ``probs`` allows.
+def _target_terms(probs: Tensor, target: Tensor, acc: torch.dtype) -> tuple[Tensor, Tensor, Tensor]:
+    """Per row of a chunk, ``-log P[target]``, ``P[target]`` and ``P[target] - 1``, as exact as ``probs``
+    allows; the targets' entries of ``probs`` are left for the caller to overwrite.
 
-    Where the target is likely (P >= 1/2) both come from the sum of the other probabilities, r =
-    sum_{j != target} P_j (``-log1p(-r)`` and ``-r``), so that neither is the difference of two numbers
-    close to 1 (in bf16, P = 0.999 carries an error larger than 1 - P). Where P underflows the loss is
-    recomputed from the logits (``logsumexp``)."""
-    p = probs.gather(1, target).to(acc)  # [C, 1]
+    Where the target is likely (P >= 1/2) the loss and P - 1 come from the sum of the other
+    probabilities, r = sum_{j != target} P_j (``-log1p(-r)`` and ``-r``), so that neither is the
+    difference of two numbers close to 1 (in bf16, P = 0.999 carries an error larger than 1 - P). Only
+    those rows are summed (a host sync per chunk, cheap on the CPU); ``_target_terms_sync_free`` sums
+    every row instead."""
+    p = probs.gather(1, target).to(acc)[:, 0]  # [c]
     nll = -p.log()
     p_minus_1 = p - 1.0
-    likely = (p[:, 0] >= 0.5).nonzero()[:, 0]
+    likely = (p >= 0.5).nonzero()[:, 0]
     if len(likely):
         others = probs[likely].to(acc).scatter_(1, target[likely], 0.0)  # [n, N], the target zeroed
         rest = others.sum(1)  # [n]; not sum(P) - P[target], whose rounding near 1 can exceed r
-        nll[likely, 0] = -torch.log1p(-rest)
-        p_minus_1[likely, 0] = -rest
-    lost = (p[:, 0] < torch.finfo(probs.dtype).tiny).nonzero()[:, 0]
-    if len(lost):
-        lost_logits = logits[lost].to(acc)  # [n, N]
-        nll[lost, 0] = torch.logsumexp(lost_logits, 1) - lost_logits.gather(1, target[lost])[:, 0]
-    return nll[:, 0], p_minus_1
+        nll[likely] = -torch.log1p(-rest)
+        p_minus_1[likely] = -rest
+    return nll, p, p_minus_1
+
+
+def _target_terms_sync_free(probs: Tensor, target: Tensor, acc: torch.dtype) -> tuple[Tensor, Tensor, Tensor]:
+    """``_target_terms`` without a host sync (for an accelerator, where a sync stalls the queue of
+    kernels): the targets' entries of ``probs`` are zeroed in place and every row summed, one more pass
+    over the chunk."""
+    rows = torch.arange(probs.shape[0], device=probs.device)
+    p = probs[rows, target[:, 0]].to(acc)  # [c]
+    probs[rows, target[:, 0]] = 0.0
+    rest = probs.sum(1, dtype=acc)  # [c]
+    likely = p >= 0.5
+    nll = torch.where(likely, -torch.log1p(-rest), -p.log())
+    p_minus_1 = torch.where(likely, -rest, p - 1.0)
+    return nll, p, p_minus_1
 
 
 class _ChunkedCrossEntropy(torch.autograd.Function):

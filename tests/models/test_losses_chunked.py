@@ -10,6 +10,12 @@ from seqrec.nn import losses
 from seqrec.nn.losses import FullCrossEntropy
 
 
+@pytest.fixture(autouse=True, params=[False, True], ids=["sync-per-chunk", "sync-free"])
+def _sync_free(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test runs both ways of finding the likely targets (the CPU's and an accelerator's)."""
+    monkeypatch.setattr(losses, "CE_SYNC_FREE", request.param)
+
+
 def _inputs(seed: int = 0, dtype: torch.dtype = torch.float64) -> tuple[torch.Tensor, ...]:
     g = torch.Generator().manual_seed(seed)
     hidden = torch.randn(4, 9, 8, generator=g, dtype=dtype)  # [B, L, D]
@@ -124,6 +130,26 @@ def test_chunked_ce_target_far_below_the_rest_keeps_a_finite_exact_loss() -> Non
     got = _value_and_grads(lambda h, t, e: FullCrossEntropy()(h, t, None, e), hidden, targets, table)
     torch.testing.assert_close(got[0].double(), exact[0])  # 200 + log(29)
     torch.testing.assert_close(got[1].double(), exact[1])
+
+
+def test_chunked_ce_mixed_rows_across_chunks() -> None:
+    """Likely, ordinary and underflowing targets side by side, three positions per chunk: each row keeps
+    its own exact loss and gradient (the underflowing one's loss is fixed after the last chunk)."""
+    g = torch.Generator().manual_seed(5)
+    hidden = torch.randn(1, 7, 32, generator=g, dtype=torch.float64)
+    hidden[0, 1] = 0.0
+    hidden[0, 1, 3] = 20.0  # item 4 at P = 1 - 6e-8 (the other items' rows of the table are units)
+    hidden[0, 5] = 0.0
+    hidden[0, 5, 3] = -200.0  # item 4 far below every other item
+    table = torch.cat([torch.zeros(1, 32), torch.eye(30, 32)]).double()  # [N + 1, D]
+    targets = torch.randint(1, 31, (1, 7), generator=g)
+    targets[0, 1] = targets[0, 5] = 4
+    exact = _value_and_grads(_reference, hidden.requires_grad_(True), targets, table.requires_grad_(True))
+    h32, e32 = hidden.detach().float().requires_grad_(True), table.detach().float().requires_grad_(True)
+    loss = FullCrossEntropy(chunk_bytes=3 * 4 * 30, min_rows=1)
+    got = _value_and_grads(lambda h, t, e: loss(h, t, None, e), h32, targets, e32)
+    for a, b in zip(exact, got, strict=True):
+        torch.testing.assert_close(b.double(), a, rtol=1e-4, atol=1e-6)
 
 
 def test_chunk_shapes_do_not_follow_the_number_of_targets() -> None:
