@@ -12,7 +12,8 @@ sums every row's other probabilities on the device (one more pass over the chunk
    batch 256 x 50, hidden 64, 2 blocks, 2 heads, random histories) with each setting, alternating in
    rounds, float32 and bf16, and reports the median milliseconds per step.
 
-Writes ``ce_sync_ab.json`` (and prints it) under ``--out``.
+Writes ``ce_sync_ab.json`` (and prints it) under ``--out``. Here, ``--merge NAME RUN.json ...`` writes
+the runs brought back as ``benchmarks/results/NAME.{json,md}``: the medians per setting over every round.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.common import write_results  # noqa: E402
 from seqrec.data.batch import TrainBatch  # noqa: E402
 from seqrec.models.sasrec import SASRec  # noqa: E402
 from seqrec.nn import losses  # noqa: E402
@@ -130,13 +132,62 @@ def _time_steps(device: torch.device, rounds: int, steps: int) -> dict[str, list
     return times
 
 
+def merge(name: str, runs: list[Path]) -> None:
+    """One row per run and setting, then the median over every round of every run, per setting."""
+    records = [json.loads(path.read_text()) for path in runs]
+    rows: list[dict[str, object]] = []
+    pooled: dict[str, list[float]] = {}
+    for path, record in zip(runs, records, strict=True):
+        for setting, times in record["ms_per_step"].items():
+            pooled.setdefault(setting, []).extend(times)
+            row = {"run": path.name, "device": record["device"], "torch": record["torch"], "setting": setting}
+            rows.append(
+                row
+                | {"rounds": len(times), "median_ms_per_step": statistics.median(times), "ms_per_step": times}
+            )
+    for setting, times in pooled.items():
+        rows.append(
+            {
+                "run": "all",
+                "setting": setting,
+                "rounds": len(times),
+                "median_ms_per_step": statistics.median(times),
+                "ms_per_step": times,
+            }
+        )
+    checks = {
+        k: max(r["check_max_relative_error"][k] for r in records)
+        for k in records[0]["check_max_relative_error"]
+    }
+    notes = (
+        "`benchmarks/gpu/ce_sync_ab.py`: SASRec training steps (batch 256 x 50, hidden 64, 2 blocks, "
+        "2 heads, full-softmax CE over 12,101 items, fused Adam) with `CE_SYNC_FREE` off (a host sync "
+        "per CE chunk) and on (every row summed on the device), alternating, each round 20 steps after "
+        "3 warm-ups. "
+        "Largest relative error against float64 autograd (loss, gradients; random, confident and "
+        "underflowing targets), over the runs: " + "; ".join(f"{k} {v:.1e}" for k, v in checks.items())
+    )
+    columns = ["run", "device", "torch", "setting", "rounds", "median_ms_per_step"]
+    write_results(
+        name,
+        rows,
+        columns,
+        f"CE chunks with and without a host sync on the {records[0]['device']}",
+        notes,
+    )
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--merge", nargs="+", metavar="NAME RUN.json", help="write the runs' results table")
     p.add_argument("--out", type=Path, default=Path("."))
     p.add_argument("--device", default="cuda")
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--steps", type=int, default=30)
     args = p.parse_args()
+    if args.merge:
+        merge(args.merge[0], [Path(run) for run in args.merge[1:]])
+        return
     device = torch.device(args.device)
     errors = _check(device)
     times = _time_steps(device, args.rounds, args.steps)

@@ -101,6 +101,7 @@ def main() -> None:
     formatter = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
     parser.add_argument("jsonl", type=Path, nargs="+", help="one file of records per device call")
+    parser.add_argument("--note", default="", help="a paragraph added to the table's notes (the code run)")
     a = parser.parse_args()
     records = [
         dict(json.loads(line), call=path.stem)
@@ -136,7 +137,7 @@ def main() -> None:
         f"{TARGET} ratio (peer/seqrec)",
         "baseline",
     ]
-    notes = NOTES.format(model=model, loss=loss)
+    notes = NOTES.format(model=model, loss=loss) + ("\n" + a.note if a.note else "")
     write_results(name, records + summary, columns, f"seqrec vs RecBole and RecTools on the {card}", notes)
     print(f"wrote benchmarks/results/{name}.json / .md")
 
