@@ -181,7 +181,7 @@ def _chunked_ce(
             target = classes[start : start + real, None]  # [c, 1]
             probs = torch.softmax(h_chunk @ items_c.T, dim=1)  # [C, N]; reduced precision sums in float32
             terms = _target_terms_sync_free if sync_free else _target_terms
-            chunk_nll, p, p_minus_1 = terms(probs[:real], target, acc)  # [c] x 2, [c]; probs' targets: 0
+            chunk_nll, p, p_minus_1 = terms(probs[:real], target, acc)  # [c] each
             nll[start : start + real] = chunk_nll
             p_target[start : start + real] = p
             if grad_h is None and grad_items is None:
