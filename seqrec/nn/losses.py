@@ -18,6 +18,7 @@ With s+ the target's logit and s-_k the negatives' logits at one position:
 
 from __future__ import annotations
 
+import math
 from typing import Any, Protocol
 
 import torch
@@ -164,11 +165,11 @@ def _chunked_ce(
     least float32."""
     acc = torch.promote_types(torch.float32, torch.promote_types(h.dtype, items.dtype))
     sync_free = CE_SYNC_FREE if CE_SYNC_FREE is not None else h.device.type != "cpu"
+    terms = _target_terms_sync_free if sync_free else _target_terms
     grad_h = torch.empty_like(h, dtype=acc) if need_h else None  # [T, D]
     grad_items = torch.zeros_like(items, dtype=acc) if need_items else None  # [N, D]
     count = h.shape[0]
     nll = torch.empty(count, dtype=acc, device=h.device)  # [T]
-    p_target = torch.empty(count, dtype=acc, device=h.device)  # [T]
     quantum = min(CE_ROW_QUANTUM, rows)
     rows -= rows % quantum  # full chunks: one shape; the last: padded to a multiple of the quantum
     padded = -(-count // quantum) * quantum
@@ -180,10 +181,7 @@ def _chunked_ce(
             h_chunk = h_c[start : start + rows]  # [C, D]
             target = classes[start : start + real, None]  # [c, 1]
             probs = torch.softmax(h_chunk @ items_c.T, dim=1)  # [C, N]; reduced precision sums in float32
-            terms = _target_terms_sync_free if sync_free else _target_terms
-            chunk_nll, p, p_minus_1 = terms(probs[:real], target, acc)  # [c] each
-            nll[start : start + real] = chunk_nll
-            p_target[start : start + real] = p
+            nll[start : start + real], p_minus_1 = terms(probs[:real], target, acc)  # [c] each
             if grad_h is None and grad_items is None:
                 continue
             probs[torch.arange(real, device=h.device), target[:, 0]] = p_minus_1.to(compute)  # P - onehot
@@ -194,18 +192,18 @@ def _chunked_ce(
             elif grad_items is not None:  # no mixed-dtype addmm_ on the CPU
                 grad_items += probs.T @ h_chunk
             del probs
-        # Targets whose probability underflowed (a logit ~90 below the rest): their loss from the logits.
-        # One host sync per call, not per chunk.
-        lost = (p_target < torch.finfo(compute).tiny).nonzero()[:, 0]
+        # Targets whose probability underflowed (a logit ~90 below the rest; -log P beyond -log of the
+        # smallest normal number): their loss from the logits. One host sync per call, not per chunk.
+        lost = (nll > -math.log(torch.finfo(compute).tiny)).nonzero()[:, 0]
         if len(lost):
             lost_logits = (h_c[lost] @ items_c.T).to(acc)  # [n, N], as the chunk formed them
             nll[lost] = torch.logsumexp(lost_logits, 1) - lost_logits.gather(1, classes[lost, None])[:, 0]
     return nll.sum(), grad_h, grad_items
 
 
-def _target_terms(probs: Tensor, target: Tensor, acc: torch.dtype) -> tuple[Tensor, Tensor, Tensor]:
-    """Per row of a chunk, ``-log P[target]``, ``P[target]`` and ``P[target] - 1``, as exact as ``probs``
-    allows; the targets' entries of ``probs`` are left for the caller to overwrite.
+def _target_terms(probs: Tensor, target: Tensor, acc: torch.dtype) -> tuple[Tensor, Tensor]:
+    """Per row of a chunk, ``-log P[target]`` and ``P[target] - 1``, as exact as ``probs`` allows; the
+    targets' entries of ``probs`` are left for the caller to overwrite.
 
     Where the target is likely (P >= 1/2) the loss and P - 1 come from the sum of the other
     probabilities, r = sum_{j != target} P_j (``-log1p(-r)`` and ``-r``), so that neither is the
@@ -221,10 +219,10 @@ def _target_terms(probs: Tensor, target: Tensor, acc: torch.dtype) -> tuple[Tens
         rest = others.sum(1)  # [n]; not sum(P) - P[target], whose rounding near 1 can exceed r
         nll[likely] = -torch.log1p(-rest)
         p_minus_1[likely] = -rest
-    return nll, p, p_minus_1
+    return nll, p_minus_1
 
 
-def _target_terms_sync_free(probs: Tensor, target: Tensor, acc: torch.dtype) -> tuple[Tensor, Tensor, Tensor]:
+def _target_terms_sync_free(probs: Tensor, target: Tensor, acc: torch.dtype) -> tuple[Tensor, Tensor]:
     """``_target_terms`` without a host sync (for an accelerator, where a sync stalls the queue of
     kernels): the targets' entries of ``probs`` are zeroed in place and every row summed, one more pass
     over the chunk."""
@@ -235,7 +233,7 @@ def _target_terms_sync_free(probs: Tensor, target: Tensor, acc: torch.dtype) -> 
     likely = p >= 0.5
     nll = torch.where(likely, -torch.log1p(-rest), -p.log())
     p_minus_1 = torch.where(likely, -rest, p - 1.0)
-    return nll, p, p_minus_1
+    return nll, p_minus_1
 
 
 class _ChunkedCrossEntropy(torch.autograd.Function):
