@@ -52,11 +52,13 @@ class RuntimeOptions:
     precision: Literal["fp32", "bf16"] = "fp32"
     """Training arithmetic: ``fp32``, or ``bf16`` autocast (``torch.autocast``) around each training
     step's forward pass and loss; weights, optimizer state and evaluation stay float32. Validation
-    scores stay float32 because bf16 scores tie often and ties count against the model. It pays where the
-    device multiplies bf16 natively: GPUs, and CPUs with AMX (e.g. Xeon Sapphire Rapids and later), where
-    the full-softmax CE runs its logits and gradient products in bf16 (a Beauty SASRec CE epoch 1.48x
-    faster on 2 cores, ``benchmarks/results/peers_s3rec-beauty_SASRec_CE_xeon-rerun.md``). On CPUs without
-    native bf16 matmuls (AVX2 only) it is slower, not faster: see ``benchmarks/results/hardware.md``."""
+    scores stay float32 because bf16 scores tie often and ties count against the model. It pays where
+    large products dominate and the device multiplies bf16 natively: on CPUs with AMX (e.g. Xeon Sapphire
+    Rapids and later) the full-softmax CE runs its logits and gradient products in bf16 (a Beauty SASRec
+    CE epoch 1.48x faster on 2 cores, ``benchmarks/results/peers_s3rec-beauty_SASRec_CE_xeon-rerun.md``).
+    With one sampled negative there is no such product and bf16 is slower; on a GPU at hidden 64 the step
+    is launch-bound and bf16 is slower too (``benchmarks/results/peers_gpu_h100.md``); on CPUs without
+    native bf16 matmuls (AVX2 only) it is slower: see ``benchmarks/results/hardware.md``."""
 
     retain_memory: bool = True
     """Keep freed CPU memory in the process for reuse (``retain_freed_memory``, glibc only): no page
