@@ -14,8 +14,9 @@ a padded query may attend to itself only, so no row is empty (its output is zero
 On the CPU, training attends on the heads as the projections lay them out, with an explicit backward
 (``HeadsLastAttention``). Inference (eval mode, no gradients) takes two exact shortcuts: one query per
 history (the last block of ``user_state``) never projects the keys (``MultiHeadSelfAttention.one_query``),
-and short histories are attended head by head in cache-sized blocks (``attend_heads_last``). Each path is
-checked against PyTorch's kernel in ``tests/models/test_attention.py``.
+and on CPUs without AVX-512 short histories are attended head by head in cache-sized blocks
+(``attend_heads_last``; elsewhere PyTorch's fused kernel is faster). Each path is checked against PyTorch's
+kernel in ``tests/models/test_attention.py``.
 """
 
 from __future__ import annotations
@@ -53,10 +54,11 @@ def attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor, dropout_p: float) -> T
     """``softmax(q k^T / sqrt(d_h) + M) v`` with dropout on the attention weights: q ``[B, H, Lq, d_h]``,
     k / v ``[B, H, L, d_h]``, mask ``[B, 1, Lq, L]`` (True = may attend; no row is empty).
 
-    The general path: accelerators, long histories at inference and ``torch.compile``.
-    PyTorch's fused kernel serves every case but CPU dropout, where it would fall back to these same three
-    steps anyway and here the weights' dropout is ``seqrec.nn.dropout``'s. Otherwise the CPU takes
-    ``HeadsLastAttention`` (with gradients) or ``attend_heads_last`` (inference, short histories)."""
+    The general path: accelerators, inference on CPUs with AVX-512 or on long histories, and
+    ``torch.compile``. PyTorch's fused kernel serves every case but CPU dropout, where it would fall back to
+    these same three steps anyway and here the weights' dropout is ``seqrec.nn.dropout``'s. Otherwise the
+    CPU takes ``HeadsLastAttention`` (with gradients) or ``attend_heads_last`` (inference, short histories,
+    no AVX-512)."""
     if q.device.type != "cpu" or dropout_p == 0.0:
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
     scores = (q @ k.transpose(-1, -2)) * q.shape[-1] ** -0.5  # [B, H, Lq, L]
@@ -65,12 +67,29 @@ def attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor, dropout_p: float) -> T
 
 
 CACHED_KEYS = 64
-"""At inference on the CPU, up to this many keys ``attend_heads_last`` computes attention head by head on
-blocks of histories whose scores stay in cache (with gradients, ``HeadsLastAttention`` serves every
-length). In a microbenchmark at 50 keys (2 heads of 32) the three steps beat PyTorch's fused kernel about
-2x on 256 histories but lost on 512 at once, whose 10 MB of scores leave the cache (hence the blocks); at
-200 keys the fused kernel's own tiling wins. End to end, with ``one_query``:
+"""At inference on a CPU without AVX-512 (see ``HEADS_LAST_INFERENCE``), up to this many keys
+``attend_heads_last`` computes attention head by head on blocks of histories whose scores stay in cache
+(with gradients, ``HeadsLastAttention`` serves every length). In a microbenchmark on the 2-core AMD EPYC
+(AVX2) at 50 keys (2 heads of 32) the three steps beat PyTorch's fused kernel about 2x on 256 histories
+but lost on 512 at once, whose 10 MB of scores leave the cache (hence the blocks); at 200 keys the fused
+kernel's own tiling wins. End to end, with ``one_query``:
 ``benchmarks/results/ab_inference-attention-*.md``."""
+
+HEADS_LAST_INFERENCE: bool | None = None
+"""Whether CPU inference on up to ``CACHED_KEYS`` keys takes ``attend_heads_last`` rather than PyTorch's
+fused kernel (``F.scaled_dot_product_attention``). ``None``: only on CPUs without AVX-512. On the 2-core
+Xeon (AVX-512) the fused kernel, with the heads read through transposed views and its output copied back
+to the projections' layout, took 4.1 ms against 6.1 ms for 512 histories of 50 (causal, 2 heads of 32),
+and was faster from 10 to 200 keys, causal or not (1.1-1.55x); end to end:
+``benchmarks/results/ab_fused-inference-attention-*.md``."""
+
+
+def heads_last_inference() -> bool:
+    """``HEADS_LAST_INFERENCE``, or where unset, whether this CPU lacks AVX-512."""
+    if HEADS_LAST_INFERENCE is not None:
+        return HEADS_LAST_INFERENCE
+    return not torch.backends.cpu.get_cpu_capability().startswith("AVX512")
+
 
 SCORE_BLOCK = 1 << 20
 """Attention scores per block and head at inference: 4 MB of float32 (400 histories of 50 by 50)."""
@@ -180,7 +199,7 @@ class MultiHeadSelfAttention(nn.Module):
         if inference and length == 1:
             return self.one_query(query, keys, mask)
         cpu = query.device.type == "cpu" and not torch.compiler.is_compiling()  # compile: the general path
-        if cpu and not (inference and keys_len > CACHED_KEYS):
+        if cpu and (not inference or (keys_len <= CACHED_KEYS and heads_last_inference())):
             q, k, v = (t.view(*t.shape[:2], h, d // h) for t in (self.q(query), self.k(keys), self.v(keys)))
             if inference:
                 return attend_heads_last(q, k, v, mask)  # [B, Lq, D]

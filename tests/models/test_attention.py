@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -108,9 +110,15 @@ def test_one_query_inference_matches_projecting_the_keys(length: int, causal: bo
     torch.testing.assert_close(fast, reference)
 
 
-def test_blocked_inference_matches_the_general_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Blocks of histories (here of 3 rows, so the last block is short) and heads read in place."""
+@pytest.mark.parametrize("heads_last", [True, False])
+def test_inference_on_several_queries_matches_the_general_path(
+    heads_last: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Blocks of histories (here of 3 rows, so the last block is short) and heads read in place; or the
+    fused kernel on transposed views, its output back in the projections' layout."""
+    monkeypatch.setattr(attention, "HEADS_LAST_INFERENCE", heads_last)
     monkeypatch.setattr(attention, "SCORE_BLOCK", 3 * 5 * 12)
+    monkeypatch.setattr(attention, "attend_heads_last", _counted(attention.attend_heads_last, calls := []))
     torch.manual_seed(0)
     attn = MultiHeadSelfAttention(16, 2, dropout=0.3).double()
     x = torch.randn(8, 12, 16, dtype=torch.float64)
@@ -119,6 +127,22 @@ def test_blocked_inference_matches_the_general_path(monkeypatch: pytest.MonkeyPa
     mask = attention_mask(valid, causal=True)[:, :, -5:, :]  # the last 5 queries read all 12 keys
     reference, fast = _reference_and_inference(attn, x[:, -5:], x, mask)
     torch.testing.assert_close(fast, reference)
+    assert len(calls) == int(heads_last)
+
+
+def _counted(fn: Any, calls: list[None]) -> Any:
+    def wrapper(*args: Any) -> Any:
+        calls.append(None)
+        return fn(*args)
+
+    return wrapper
+
+
+def test_heads_last_inference_by_default_only_without_avx512(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(attention, "HEADS_LAST_INFERENCE", None)
+    for capability, expected in [("AVX512", False), ("AVX2", True), ("DEFAULT", True)]:
+        monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda c=capability: c)
+        assert attention.heads_last_inference() is expected
 
 
 def test_encoder_trains_under_torch_compile() -> None:
