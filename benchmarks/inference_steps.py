@@ -1,14 +1,18 @@
 """Where an inference pass spends its time: each step of SASRec's first block, timed on its own.
 
     python -m benchmarks.inference_steps [--batch 512] [--length 50] [--hidden 64] [--heads 2] [--repeats 30]
+                                         [--name inference_steps]
 
 At inference the last block computes one position per history (``MultiHeadSelfAttention.one_query``), so
 on long histories a full-ranking pass is mostly the first block over every position. This times that
 block step by step, as ``SASRecBlock.forward`` runs them in eval mode without gradients, on ``--batch``
 full histories of ``--length`` (the evaluator's default batch; ML-1M head histories mostly fill 50), and
 the last block's one query on the same batch. Matrix steps report GFLOP/s (multiply-adds counted twice),
-next to a ``torch.mm`` peak measured in the same run (``benchmarks.hardware.matmul_gflops``).
-Writes ``benchmarks/results/inference_steps.{json,md}``.
+next to a ``torch.mm`` peak measured in the same run (``benchmarks.hardware.matmul_gflops``). The
+attention step is the one the block takes on this CPU: the heads-last blocks without AVX-512, PyTorch's
+fused kernel (heads read through transposed views, the output copied back to the projections' layout) with
+it (``seqrec.nn.attention.heads_last_inference``).
+Writes ``benchmarks/results/<name>.{json,md}`` (``inference_steps`` unless ``--name``).
 """
 
 from __future__ import annotations
@@ -23,7 +27,30 @@ import torch.nn.functional as F
 
 from benchmarks.common import environment, median, write_results
 from benchmarks.hardware import matmul_gflops
-from seqrec.nn.attention import SASRecEncoder, attend_heads_last, attention_mask
+from seqrec.nn.attention import (
+    SASRecEncoder,
+    attend,
+    attend_heads_last,
+    attention_mask,
+    heads_last_inference,
+)
+
+Projections = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def _attention(heads: int) -> Projections:
+    """The block's inference attention on ``[B, L, D]`` projections: ``[B, L, D]`` out."""
+
+    def heads_last(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        b, n, d = q.shape
+        return attend_heads_last(*(t.view(b, n, heads, d // heads) for t in (q, k, v)), mask)
+
+    def fused(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        b, n, d = q.shape
+        q, k, v = (t.view(b, n, heads, d // heads).transpose(1, 2) for t in (q, k, v))
+        return attend(q, k, v, mask, 0.0).transpose(1, 2).reshape(b, n, d)
+
+    return heads_last if heads_last_inference() else fused
 
 
 def time_steps(batch: int, length: int, hidden: int, heads: int, repeats: int) -> list[dict[str, Any]]:
@@ -48,7 +75,7 @@ def time_steps(batch: int, length: int, hidden: int, heads: int, repeats: int) -
             "attention",
             4 * b * heads * n * n * dh,
             ("q", "k", "v", "mask"),
-            lambda q, k, v, mask: attend_heads_last(*(t.view(b, n, heads, dh) for t in (q, k, v)), mask),
+            _attention(heads),
         ),
         ("residual", 0, ("attn_norm", "attention"), torch.add),
         ("ffn_norm", 0, ("residual",), first.ffn_norm),
@@ -94,6 +121,7 @@ def main() -> None:
     p.add_argument("--heads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=30)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--name", default="inference_steps", help="results file name under benchmarks/results")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     peak, _, _ = matmul_gflops(torch.device("cpu"), torch.float32, 1024, 10, 5.0)
@@ -108,9 +136,10 @@ def main() -> None:
     notes = (
         f"{a.batch} histories of {a.length}, hidden {a.hidden}, {a.heads} heads, {a.threads} threads; "
         f"medians of {a.repeats} rounds. `share`: of the steps' total time. `last_block`: the second "
-        "block on one position per history (its keys not projected)."
+        "block on one position per history (its keys not projected). `attention`: "
+        + ("the heads-last blocks." if heads_last_inference() else "PyTorch's fused kernel (AVX-512).")
     )
-    write_results("inference_steps", records, columns, "SASRec inference, step by step", __doc__ + notes)
+    write_results(a.name, records, columns, "SASRec inference, step by step", __doc__ + notes)
 
 
 if __name__ == "__main__":
