@@ -1,0 +1,112 @@
+"""CPU inference attention: the heads-last blocks against PyTorch's fused kernel, on the same inputs.
+
+    python -m benchmarks.attention_kernels [--repeats 40] [--threads 2] [--name attention_kernels]
+
+Times ``seqrec.nn.attention.attend_heads_last`` (the projections' ``[B, L, H, d_h]`` layout read in place,
+cache-sized blocks of histories, head by head) and ``F.scaled_dot_product_attention`` on transposed views
+of the same tensors with its output copied back to ``[B, L, D]`` (what ``MultiHeadSelfAttention`` does on
+the general path), without gradients, for causal (SASRec) and bidirectional (BERT4Rec) masks, several
+batch sizes and lengths, 2 heads of 32, a quarter of the histories a third padding. Each case reports
+both medians, their ratio (heads-last / fused: above 1, the fused kernel is faster) and the largest
+absolute difference of the outputs. ``seqrec.nn.attention.HEADS_LAST_INFERENCE`` picks the path from
+the CPU's capability; this is the measurement behind it. Writes ``benchmarks/results/<name>.{json,md}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from benchmarks.common import environment, median, write_results
+from seqrec.nn.attention import attend_heads_last, attention_mask
+
+CASES = [(512, 50), (256, 50), (64, 50), (512, 10), (512, 20), (512, 64), (128, 200)]
+"""(histories, length) per case; 512 histories of 50 is the evaluator's batch on the ML-1M head."""
+
+
+def fused(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """PyTorch's kernel on ``[B, L, H, d_h]`` views: ``[B, L, H * d_h]`` out."""
+    b, n, h, dh = q.shape
+    out = F.scaled_dot_product_attention(
+        q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), attn_mask=mask
+    )
+    return out.transpose(1, 2).reshape(b, n, h * dh)
+
+
+def _median_ms(fn: Any, args: tuple[torch.Tensor, ...], repeats: int) -> float:
+    for _ in range(5):
+        fn(*args)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn(*args)
+        times.append(time.perf_counter() - t0)
+    return 1e3 * median(times)
+
+
+def time_cases(repeats: int, heads: int = 2, head_dim: int = 32) -> list[dict[str, Any]]:
+    records = []
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for causal in (True, False):
+            for batch, length in CASES:
+                q, k, v = (torch.randn(batch, length, heads, head_dim, generator=gen) for _ in range(3))
+                valid = torch.ones(batch, length, dtype=torch.bool)
+                valid[: batch // 4, : length // 3] = False  # left padding, as histories are
+                mask = attention_mask(valid, causal)
+                blocks = _median_ms(attend_heads_last, (q, k, v, mask), repeats)
+                kernel = _median_ms(fused, (q, k, v, mask), repeats)
+                diff = (attend_heads_last(q, k, v, mask) - fused(q, k, v, mask)).abs().max().item()
+                records.append(
+                    {
+                        "causal": causal,
+                        "histories": batch,
+                        "length": length,
+                        "heads_last_ms": blocks,
+                        "fused_ms": kernel,
+                        "heads_last / fused": blocks / kernel,
+                        "max_abs_diff": diff,
+                    }
+                )
+    return records
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--repeats", type=int, default=40)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--name", default="attention_kernels", help="results file name under benchmarks/results")
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    records = time_cases(a.repeats)
+    env = environment()
+    for r in records:
+        r.update(env, repeats=a.repeats)
+    columns = [
+        "causal",
+        "histories",
+        "length",
+        "heads_last_ms",
+        "fused_ms",
+        "heads_last / fused",
+        "max_abs_diff",
+    ]
+    notes = (
+        f"CPU: {env.get('cpu_model')} ({env.get('cpu_capability')}), {a.threads} threads; medians "
+        f"of {a.repeats} calls per case; 2 heads of 32."
+    )
+    write_results(
+        a.name,
+        records,
+        columns,
+        "CPU inference attention: heads-last blocks vs fused kernel",
+        __doc__ + notes,
+    )
+
+
+if __name__ == "__main__":
+    main()
