@@ -79,8 +79,9 @@ HEADS_LAST_INFERENCE: bool | None = None
 """Whether CPU inference on up to ``CACHED_KEYS`` keys takes ``attend_heads_last`` rather than PyTorch's
 fused kernel (``F.scaled_dot_product_attention``). ``None``: only on CPUs without AVX-512. On the 2-core
 Xeon (AVX-512) the fused kernel, with the heads read through transposed views and its output copied back
-to the projections' layout, took 4.1 ms against 6.1 ms for 512 histories of 50 (causal, 2 heads of 32),
-and was faster from 10 to 200 keys, causal or not (1.1-1.55x); end to end:
+to the projections' layout, took 4.05 ms against 5.24 ms for 512 histories of 50 (causal, 2 heads of 32)
+and was faster in every case from 10 to 200 keys, causal or not (1.02-1.50x;
+``benchmarks/results/attention_kernels_xeon.md``); end to end:
 ``benchmarks/results/ab_fused-inference-attention-*.md``."""
 
 
