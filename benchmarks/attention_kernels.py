@@ -3,9 +3,9 @@
     python -m benchmarks.attention_kernels [--repeats 40] [--threads 2] [--name attention_kernels]
 
 Times ``seqrec.nn.attention.attend_heads_last`` (the projections' ``[B, L, H, d_h]`` layout read in place,
-cache-sized blocks of histories, head by head) and ``F.scaled_dot_product_attention`` on transposed views
-of the same tensors with its output copied back to ``[B, L, D]`` (what ``MultiHeadSelfAttention`` does on
-the general path), without gradients, for causal (SASRec) and bidirectional (BERT4Rec) masks, several
+cache-sized blocks of histories, head by head) and ``attend_views`` (PyTorch's fused kernel on transposed
+views of the same tensors, its output copied back to ``[B, L, D]``: ``MultiHeadSelfAttention``'s general
+path), without gradients, for causal (SASRec) and bidirectional (BERT4Rec) masks, several
 batch sizes and lengths, 2 heads of 32, a quarter of the histories a third padding. Each case reports
 both medians, their ratio (heads-last / fused: above 1, the fused kernel is faster) and the largest
 absolute difference of the outputs. ``seqrec.nn.attention.HEADS_LAST_INFERENCE`` picks the path from
@@ -19,25 +19,15 @@ import time
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from benchmarks.common import environment, median, write_results
-from seqrec.nn.attention import attend_heads_last, attention_mask
+from seqrec.nn.attention import attend_heads_last, attend_views, attention_mask
 
 CASES = [(512, 50), (256, 50), (64, 50), (512, 10), (512, 20), (512, 64), (128, 200)]
 """(histories, length) per case; 512 histories of 50 is the evaluator's batch on the ML-1M head."""
 
 
-def fused(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """PyTorch's kernel on ``[B, L, H, d_h]`` views: ``[B, L, H * d_h]`` out."""
-    b, n, h, dh = q.shape
-    out = F.scaled_dot_product_attention(
-        q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), attn_mask=mask
-    )
-    return out.transpose(1, 2).reshape(b, n, h * dh)
-
-
-def _median_ms(fn: Any, args: tuple[torch.Tensor, ...], repeats: int) -> float:
+def _median_ms(fn: Any, args: tuple[Any, ...], repeats: int) -> float:
     for _ in range(5):
         fn(*args)
     times = []
@@ -59,8 +49,10 @@ def time_cases(repeats: int, heads: int = 2, head_dim: int = 32) -> list[dict[st
                 valid[: batch // 4, : length // 3] = False  # left padding, as histories are
                 mask = attention_mask(valid, causal)
                 blocks = _median_ms(attend_heads_last, (q, k, v, mask), repeats)
-                kernel = _median_ms(fused, (q, k, v, mask), repeats)
-                diff = (attend_heads_last(q, k, v, mask) - fused(q, k, v, mask)).abs().max().item()
+                kernel = _median_ms(attend_views, (q, k, v, mask, 0.0), repeats)
+                diff = (
+                    (attend_heads_last(q, k, v, mask) - attend_views(q, k, v, mask, 0.0)).abs().max().item()
+                )
                 records.append(
                     {
                         "causal": causal,

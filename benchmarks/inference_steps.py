@@ -29,28 +29,23 @@ from benchmarks.common import environment, median, write_results
 from benchmarks.hardware import matmul_gflops
 from seqrec.nn.attention import (
     SASRecEncoder,
-    attend,
     attend_heads_last,
+    attend_views,
     attention_mask,
     heads_last_inference,
 )
 
-Projections = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
-
-def _attention(heads: int) -> Projections:
+def _attention(heads: int) -> Callable[..., torch.Tensor]:
     """The block's inference attention on ``[B, L, D]`` projections: ``[B, L, D]`` out."""
+    heads_last = heads_last_inference()
 
-    def heads_last(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def step(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         b, n, d = q.shape
-        return attend_heads_last(*(t.view(b, n, heads, d // heads) for t in (q, k, v)), mask)
+        q, k, v = (t.view(b, n, heads, d // heads) for t in (q, k, v))
+        return attend_heads_last(q, k, v, mask) if heads_last else attend_views(q, k, v, mask, 0.0)
 
-    def fused(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        b, n, d = q.shape
-        q, k, v = (t.view(b, n, heads, d // heads).transpose(1, 2) for t in (q, k, v))
-        return attend(q, k, v, mask, 0.0).transpose(1, 2).reshape(b, n, d)
-
-    return heads_last if heads_last_inference() else fused
+    return step
 
 
 def time_steps(batch: int, length: int, hidden: int, heads: int, repeats: int) -> list[dict[str, Any]]:

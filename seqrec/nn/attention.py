@@ -66,6 +66,15 @@ def attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor, dropout_p: float) -> T
     return dropout(weights, dropout_p) @ v  # [B, H, Lq, d_h]
 
 
+def attend_views(q: Tensor, k: Tensor, v: Tensor, mask: Tensor, dropout_p: float) -> Tensor:
+    """``attend`` on the heads' layout as the projections write them: q ``[B, Lq, H, d_h]``, k / v
+    ``[B, L, H, d_h]``, read through head-major transposed views; returns ``[B, Lq, H * d_h]`` (the one
+    copy: the output back in the projections' layout)."""
+    b, lq, h, dh = q.shape
+    out = attend(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), mask, dropout_p)  # [B, H, Lq, d_h]
+    return out.transpose(1, 2).reshape(b, lq, h * dh)
+
+
 CACHED_KEYS = 64
 """At inference on a CPU without AVX-512 (see ``HEADS_LAST_INFERENCE``), up to this many keys
 ``attend_heads_last`` computes attention head by head on blocks of histories whose scores stay in cache
@@ -194,23 +203,19 @@ class MultiHeadSelfAttention(nn.Module):
 
     def forward(self, query: Tensor, keys: Tensor, mask: Tensor) -> Tensor:
         b, length, d = query.shape  # length: queries (Lq); the keys may be longer (L)
-        keys_len = keys.shape[1]
         h = self.heads
         inference = not (self.training or torch.is_grad_enabled())
         if inference and length == 1:
             return self.one_query(query, keys, mask)
         cpu = query.device.type == "cpu" and not torch.compiler.is_compiling()  # compile: the general path
-        if cpu and (not inference or (keys_len <= CACHED_KEYS and heads_last_inference())):
-            q, k, v = (t.view(*t.shape[:2], h, d // h) for t in (self.q(query), self.k(keys), self.v(keys)))
-            if inference:
-                return attend_heads_last(q, k, v, mask)  # [B, Lq, D]
-            p = self.dropout if self.training else 0.0
+        p = self.dropout if self.training else 0.0
+        # [B, Lq, H, d_h] and [B, L, H, d_h]: views of the projections
+        q, k, v = (t.view(*t.shape[:2], h, d // h) for t in (self.q(query), self.k(keys), self.v(keys)))
+        if cpu and not inference:
             return HeadsLastAttention.apply(q, k, v, mask, p).view(b, length, d)  # [B, Lq, D]
-        q = self.q(query).view(b, length, h, d // h).transpose(1, 2)  # [B, H, Lq, d_h]
-        k = self.k(keys).view(b, keys_len, h, d // h).transpose(1, 2)  # [B, H, L, d_h]
-        v = self.v(keys).view(b, keys_len, h, d // h).transpose(1, 2)  # [B, H, L, d_h]
-        out = attend(q, k, v, mask, self.dropout if self.training else 0.0)  # [B, H, Lq, d_h]
-        return out.transpose(1, 2).reshape(b, length, d)  # [B, Lq, D]
+        if cpu and keys.shape[1] <= CACHED_KEYS and heads_last_inference():
+            return attend_heads_last(q, k, v, mask)  # [B, Lq, D]
+        return attend_views(q, k, v, mask, p)  # [B, Lq, D]
 
     def one_query(self, query: Tensor, keys: Tensor, mask: Tensor) -> Tensor:
         """Inference for one query per history (the last position), ``[B, 1, D]``, without projecting the
