@@ -156,6 +156,11 @@ class BERT4RecConfig(_EncoderConfig):
     """Probability that a position is chosen for the cloze loss (the paper: 0.2 on ML-1M); of the chosen
     positions 80 % become [MASK], 10 % a random item and 10 % stay unchanged. At least one position per
     sequence is always chosen."""
+    mask_last_prob: Annotated[float, Field(ge=0, le=1)] = 0.0
+    """Probability that a training window masks only its last item (always [MASK]) instead: the paper's
+    samples that match next-item prediction (section 3.6). The authors' code makes 1/11 of its samples so
+    (one per ten cloze copies of a window); RecBole 1.2.1 a whole batch with probability 0.5 (``ft_ratio``).
+    """
 
     @model_validator(mode="after")
     def _no_text_items(self) -> BERT4RecConfig:

@@ -72,6 +72,10 @@ def commands(a: argparse.Namespace, folder: Path) -> dict[str, list[str]]:
         str(a.seed),
         "--eval-passes",
         str(a.eval_passes),
+        "--mask-prob",
+        str(a.mask_prob),
+        "--mask-last-prob",
+        str(a.mask_last_prob),
     ]
     csv = str(folder / "interactions.csv")
 
@@ -173,6 +177,16 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument(
+        "--mask-prob", type=float, default=0.2, help="BERT4Rec, every library: cloze masking probability"
+    )
+    p.add_argument(
+        "--mask-last-prob",
+        type=float,
+        default=0.5,
+        help="BERT4Rec: probability of a sample that masks only the last item (seqrec and RecBole; RecTools "
+        "has none)",
+    )
+    p.add_argument(
         "--window-stride",
         type=int,
         default=None,
@@ -228,6 +242,9 @@ def main() -> None:
             record.update(batch_size=a.batch_size, lr=a.lr, epochs=epochs[lib], eval_passes=a.eval_passes)
             if lib.startswith("seqrec"):
                 record.update(window_stride=a.window_stride)
+            if a.model == "BERT4Rec":
+                last = a.mask_last_prob if lib != "RecTools" else 0.0
+                record.update(mask_prob=a.mask_prob, mask_last_prob=last)
             runs[lib].append(record)
             report(a, runs)  # after every run, so that an interrupted comparison keeps what finished
 
@@ -307,7 +324,11 @@ its training data and gives them no list: they count as misses (`unscored_users`
 its own ratio columns. `eval_passes`: each run times its test pass this many times and reports the
 median (every pass in `eval_pass_seconds`). With 0 epochs nothing is trained: the runs time the
 full-ranking pass of each library's initialised model (its cost does not depend on the weights), and
-their metrics are those of an untrained model.
+their metrics are those of an untrained model. BERT4Rec: every library masks each position with
+`mask_prob` (RecBole's default `mask_ratio`, 0.2), and seqrec and RecBole make a share `mask_last_prob`
+of their samples mask only the last item (RecBole's default `ft_ratio`, 0.5, per batch; seqrec per
+window; RecTools has no such samples), both in the JSON records (runs from before these were recorded
+used seqrec's defaults then, 0.15 and none, RecBole's defaults and RecTools' `mask_prob` 0.15).
 """
 
 

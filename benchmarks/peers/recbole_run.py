@@ -82,6 +82,7 @@ def main() -> None:
             "gpu_id": "0",
             "worker": 0,
             "state": "WARNING",
+            **({"mask_ratio": a.mask_prob, "ft_ratio": a.mask_last_prob} if a.model == "BERT4Rec" else {}),
         },
     )
     init_seed(config["seed"], config["reproducibility"])

@@ -75,7 +75,9 @@ def main() -> None:
         )
 
     cls = SASRecModel if a.model == "SASRec" else BERT4RecModel
+    bert = {"mask_prob": a.mask_prob} if a.model == "BERT4Rec" else {}  # no last-item samples in RecTools
     model = cls(
+        **bert,
         n_blocks=a.layers,
         n_heads=a.heads,
         n_factors=a.hidden,

@@ -34,6 +34,8 @@ def main() -> None:
     data = SequenceDataset.from_file(a.interactions, columns={"user": "user_id", "item": "item_id"})
     model_cfg = {"name": a.model.lower(), "max_len": a.max_len, "hidden": a.hidden, "ff_hidden": a.inner}
     model_cfg.update(blocks=a.layers, heads=a.heads, dropout=a.dropout)
+    if a.model == "BERT4Rec":
+        model_cfg.update(mask_prob=a.mask_prob, mask_last_prob=a.mask_last_prob)
     rec = SeqRec(
         model=model_cfg,
         training={

@@ -33,6 +33,19 @@ def add_training_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument(
+        "--mask-prob",
+        type=float,
+        default=0.2,
+        help="BERT4Rec: chance that a position is masked for the cloze loss (RecBole 1.2.1's mask_ratio)",
+    )
+    p.add_argument(
+        "--mask-last-prob",
+        type=float,
+        default=0.5,
+        help="BERT4Rec: probability of a sample that masks only the last item (RecBole 1.2.1's ft_ratio, "
+        "per batch; seqrec's mask_last_prob, per window; RecTools 0.19 has no such samples)",
+    )
 
 
 def timed_passes(evaluate: Callable[[], T], passes: int) -> tuple[T, list[float]]:

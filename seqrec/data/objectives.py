@@ -371,17 +371,33 @@ class MaskedItem(Objective):
     uniformly random real position). A chosen position's input becomes the mask token
     (``num_items + 1``) with probability 0.8, a uniform random item with 0.1, and stays as it is with
     0.1; its target is the original item. Unchosen positions carry no loss (target 0).
+
+    With probability ``mask_last_prob`` a window is instead one of the paper's samples "that only mask
+    the last item in the input sequences" (section 3.6: training that matches next-item prediction,
+    where inference appends [MASK] after the history): its last item becomes [MASK] and is its only
+    target. The authors' data generation adds one such copy of each window to ten cloze copies
+    (``dupe_factor`` 10, so 1/11 of the samples); RecBole 1.2.1 makes a batch one of them with
+    probability ``ft_ratio`` = 0.5.
     """
 
     name = "masked"
 
     def __init__(
-        self, sequences: Sequences, train_end: np.ndarray, *, mask_prob: float = 0.15, **options: Any
+        self,
+        sequences: Sequences,
+        train_end: np.ndarray,
+        *,
+        mask_prob: float = 0.15,
+        mask_last_prob: float = 0.0,
+        **options: Any,
     ) -> None:
         super().__init__(sequences, train_end, **options)
         if not 0 < mask_prob <= 1:
             raise ValueError(f"mask_prob must lie in (0, 1], got {mask_prob}")
+        if not 0 <= mask_last_prob <= 1:
+            raise ValueError(f"mask_last_prob must lie in [0, 1], got {mask_last_prob}")
         self.mask_prob = mask_prob
+        self.mask_last_prob = mask_last_prob
         self.mask_token = self.num_items + 1
 
     def _windows_batch(self, rows: np.ndarray, prefix: np.ndarray, rng: np.random.Generator) -> TrainBatch:
@@ -391,15 +407,22 @@ class MaskedItem(Objective):
         seq = windows(self.sequences.items, starts, ends, width)  # [B, L]
         ts = windows(self.sequences.timestamps, starts, ends, width)  # [B, L]
         valid = seq > 0  # [B, L]
-        chosen = (rng.random(seq.shape) < self.mask_prob) & valid  # [B, L]
+        # windows that mask only their last item (left-padded: the last column); no draw when off, so
+        # that a pure cloze run keeps its random stream
+        last = np.zeros(len(rows), dtype=bool)
+        if self.mask_last_prob > 0:
+            last = (rng.random(len(rows)) < self.mask_last_prob) & valid[:, -1]  # [B]
+        chosen = (rng.random(seq.shape) < self.mask_prob) & valid & ~last[:, None]  # [B, L]
         lengths = valid.sum(1)  # [B]
         fallback = width - 1 - (rng.random(len(rows)) * lengths).astype(np.int64)  # a real position
-        empty = np.flatnonzero(~chosen.any(1) & (lengths > 0))
+        empty = np.flatnonzero(~chosen.any(1) & (lengths > 0) & ~last)
         chosen[empty, fallback[empty]] = True
         action = rng.random(seq.shape)  # [B, L]
         inputs = np.where(chosen & (action < 0.8), self.mask_token, seq)
         replace = chosen & (action >= 0.8) & (action < 0.9)
         inputs = np.where(replace, rng.integers(1, self.num_items + 1, size=seq.shape), inputs)
+        inputs[last, -1] = self.mask_token  # always [MASK], as at inference
+        chosen[last, -1] = True
         targets = np.where(chosen, seq, 0)
         return self._finish(rows, rng, items=inputs, users=rows + 1, timestamps=ts, targets=targets)
 

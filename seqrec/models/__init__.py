@@ -105,7 +105,7 @@ OBJECTIVE_OF: dict[str, str] = {
 
 
 def _bert4rec_objective(cfg: BERT4RecConfig, data: SequenceDataset) -> dict[str, Any]:
-    return {"mask_prob": cfg.mask_prob}
+    return {"mask_prob": cfg.mask_prob, "mask_last_prob": cfg.mask_last_prob}
 
 
 def _ssept_objective(cfg: SSEPTConfig, data: SequenceDataset) -> dict[str, Any]:

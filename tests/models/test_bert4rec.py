@@ -50,6 +50,39 @@ def test_every_sequence_gets_at_least_one_masked_position() -> None:
     assert counts.min() > 60
 
 
+def test_last_item_samples_mask_only_the_last_item_with_the_mask_token() -> None:
+    """mask_last_prob: that share of windows is the paper's next-item sample (section 3.6): the last
+    item becomes [MASK] (never a random or kept item) and is the window's only target; the other
+    windows follow the cloze rates."""
+    seqs, train_end = uniform_sequences(users=400, length=20, num_items=NUM_ITEMS)
+    objective = MaskedItem(
+        seqs, train_end, max_len=20, num_items=NUM_ITEMS, mask_prob=0.15, mask_last_prob=0.5
+    )
+    original = seqs.items.reshape(400, 20)
+    batch = objective.make_batch(np.arange(400), np.random.default_rng(2))
+    inputs, targets = batch.items.numpy(), batch.targets.numpy()
+    last_only = (targets[:, :-1] == 0).all(1) & (targets[:, -1] > 0) & (inputs[:, -1] == NUM_ITEMS + 1)
+    assert 0.4 < last_only.mean() < 0.6  # ~0.5, plus a few cloze windows that chose only the last item
+    assert (targets[last_only, -1] == original[last_only, -1]).all()
+    assert (inputs[last_only, :-1] == original[last_only, :-1]).all()  # the rest of the window untouched
+    cloze = ~last_only
+    assert ((targets[cloze] > 0).sum(1) >= 1).all()
+    assert (targets[cloze] > 0).mean() == pytest.approx(0.15, abs=0.03)
+    # every window: all of it or only the last item
+    everything = MaskedItem(seqs, train_end, max_len=20, num_items=NUM_ITEMS, mask_last_prob=1.0)
+    batch = everything.make_batch(np.arange(400), np.random.default_rng(3))
+    assert (batch.targets[:, :-1] == 0).all() and (
+        batch.targets[:, -1] == torch.from_numpy(original[:, -1])
+    ).all()
+    assert (batch.items[:, -1] == NUM_ITEMS + 1).all()
+
+
+def test_mask_last_prob_out_of_range_is_rejected() -> None:
+    seqs, train_end = uniform_sequences(users=4, length=5, num_items=NUM_ITEMS)
+    with pytest.raises(ValueError, match="mask_last_prob"):
+        MaskedItem(seqs, train_end, max_len=5, num_items=NUM_ITEMS, mask_last_prob=1.5)
+
+
 def _model() -> BERT4Rec:
     torch.manual_seed(0)
     return BERT4Rec(20, max_len=5, hidden=8, blocks=1, heads=2, dropout=0.0).eval()

@@ -35,8 +35,9 @@ def _trainer(name: str, data: SequenceDataset, one_thread, **model: object) -> T
 
 
 def test_objective_options_reach_the_objective(dataset, one_thread) -> None:
-    bert = _trainer("bert4rec", dataset, one_thread, mask_prob=0.3).objective
+    bert = _trainer("bert4rec", dataset, one_thread, mask_prob=0.3, mask_last_prob=0.5).objective
     assert isinstance(bert, MaskedItem) and bert.mask_prob == 0.3 and bert.mask_token == 61
+    assert bert.mask_last_prob == 0.5
     sse = _trainer("ssept", dataset, one_thread, sse_item_prob=0.2, window_prob=0.5).objective
     assert isinstance(sse, CausalNextItem)
     assert (sse.sse_item_prob, sse.sse_user_prob, sse.window_prob) == (0.2, 0.92, 0.5)
