@@ -31,9 +31,13 @@ from seqrec.models.base import SequenceModel
 
 Protocol = Literal["full", "sampled"]
 
-SCORE_ROWS = 128
-"""Users scored against the whole catalogue at a time: their ``[128, N + 1]`` float32 scores (6 MB at
-N = 12k) stay in cache while they are masked, ranked and (for coverage) cut to the top K."""
+SCORE_ROWS = 256
+"""Users scored against the whole catalogue at a time: their ``[256, N + 1]`` float32 scores (12 MB at
+N = 12k) stay in cache while they are masked, ranked and (for coverage) cut to the top K. On the 2-core
+Xeon (2 MB of L2 per core, a large shared L3) a full-ranking pass of an untrained SASRec took, with 128 /
+256 / 512 rows: 0.48 / 0.43 / 0.43 s on S3-Rec Beauty (N = 12k), 1.02 / 0.94 / 1.18 s on SASRec Games
+and 0.125 / 0.120 / 0.127 s on the ML-1M head (informal; end to end ``benchmarks/results/ab_score-rows-256*``);
+128 had been chosen on the earlier AMD EPYC."""
 
 
 @torch.no_grad()
