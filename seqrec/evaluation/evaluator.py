@@ -34,10 +34,10 @@ Protocol = Literal["full", "sampled"]
 SCORE_ROWS = 256
 """Users scored against the whole catalogue at a time: their ``[256, N + 1]`` float32 scores (12 MB at
 N = 12k) stay in cache while they are masked, ranked and (for coverage) cut to the top K. On the 2-core
-Xeon (2 MB of L2 per core, a large shared L3) a full-ranking pass of an untrained SASRec took, with 128 /
-256 / 512 rows: 0.48 / 0.43 / 0.43 s on S3-Rec Beauty (N = 12k), 1.02 / 0.94 / 1.18 s on SASRec Games
-and 0.125 / 0.120 / 0.127 s on the ML-1M head (informal; end to end ``benchmarks/results/ab_score-rows-256*``);
-128 had been chosen on the earlier AMD EPYC."""
+Xeon (2 MB of L2 per core, a large shared L3), S3-Rec Beauty, 4 alternating rounds: a SASRec full-ranking
+pass 0.440 s against 0.496 s with 128 rows (1.13x; with coverage 1.05x; BERT4Rec 1.13x;
+``benchmarks/results/ab_score-rows-256-beauty.md``). 128 had been chosen on the earlier AMD EPYC; 512 was
+no faster in a sweep on Beauty, Games and the ML-1M head."""
 
 
 @torch.no_grad()
