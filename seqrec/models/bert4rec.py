@@ -29,7 +29,7 @@ from seqrec.models.base import SequenceModel
 from seqrec.nn.attention import positions_from_end
 from seqrec.nn.bert import BertEncoder
 from seqrec.nn.dropout import Dropout
-from seqrec.nn.embeddings import ItemEmbedding
+from seqrec.nn.embeddings import Embedding, ItemEmbedding
 from seqrec.nn.init import bert_init
 
 
@@ -53,7 +53,7 @@ class BERT4Rec(SequenceModel):
         self.mask_token = num_items + 1
         self.max_len = max_len
         self.item_emb = ItemEmbedding(num_items + 2, hidden, padding_idx=0)  # last row: [MASK]
-        self.pos_emb = nn.Embedding(max_len + 1, hidden, padding_idx=0)
+        self.pos_emb = Embedding(max_len + 1, hidden, padding_idx=0)
         self.emb_norm = nn.LayerNorm(hidden, eps=1e-12)
         self.emb_dropout = Dropout(dropout)
         self.encoder = BertEncoder(hidden, blocks, heads, dropout, ff_hidden or 4 * hidden)

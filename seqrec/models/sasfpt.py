@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from seqrec.data.batch import SequenceBatch, TrainBatch
 from seqrec.data.objectives import PairedTrainBatch
 from seqrec.models.tisasrec import TiSASRec
-from seqrec.nn.embeddings import ItemTable, UserEmbedding
+from seqrec.nn.embeddings import Embedding, ItemTable, UserEmbedding
 from seqrec.nn.init import xavier_init
 from seqrec.nn.losses import SequenceLoss, group_cosine_loss
 from seqrec.nn.time_aware import week_buckets
@@ -68,7 +68,7 @@ class SASFPT(TiSASRec):
         self.week_buckets = week_buckets
         self.group_loss_weight = group_loss_weight
         self.group_margin = group_margin
-        self.week_emb = nn.Embedding(week_buckets + 1, hidden, padding_idx=0) if week_embedding else None
+        self.week_emb = Embedding(week_buckets + 1, hidden, padding_idx=0) if week_embedding else None
         self.user_emb = UserEmbedding(num_users + 1, hidden, padding_idx=0) if user_embedding else None
         parts = 1 + int(week_embedding) + int(user_embedding)
         self.input_proj = nn.Linear(parts * hidden, hidden) if parts > 1 else None

@@ -23,7 +23,7 @@ from seqrec.data.batch import SequenceBatch
 from seqrec.models.base import SequenceModel
 from seqrec.nn.attention import SASRecEncoder, positions_from_end
 from seqrec.nn.dropout import Dropout
-from seqrec.nn.embeddings import ItemTable, item_table_or_ids
+from seqrec.nn.embeddings import Embedding, ItemTable, item_table_or_ids
 from seqrec.nn.init import reset_text_tables
 
 __all__ = ["SASRec", "positions_from_end"]
@@ -48,7 +48,7 @@ class SASRec(SequenceModel):
         self.max_len = max_len
         self.hidden = hidden
         self.item_emb = item_table_or_ids(item_embedding, num_items + 1, hidden)
-        self.pos_emb = nn.Embedding(max_len + 1, hidden, padding_idx=0)
+        self.pos_emb = Embedding(max_len + 1, hidden, padding_idx=0)
         self.emb_dropout = Dropout(dropout)
         self.encoder = SASRecEncoder(hidden, blocks, heads, dropout, ff_hidden or hidden, causal=True)
         self.reset_parameters()

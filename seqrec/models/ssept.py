@@ -23,13 +23,13 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from seqrec.data.batch import SequenceBatch
 from seqrec.models.base import SequenceModel
 from seqrec.nn.attention import SASRecEncoder, positions_from_end
 from seqrec.nn.dropout import Dropout
-from seqrec.nn.embeddings import ItemTable, UserEmbedding, item_table_or_ids
+from seqrec.nn.embeddings import Embedding, ItemTable, UserEmbedding, item_table_or_ids
 from seqrec.nn.init import xavier_init
 
 
@@ -56,7 +56,7 @@ class SSEPT(SequenceModel):
         width = hidden + user_hidden
         self.item_emb = item_table_or_ids(item_embedding, num_items + 1, hidden)
         self.user_emb = UserEmbedding(num_users + 1, user_hidden, padding_idx=0)
-        self.pos_emb = nn.Embedding(max_len + 1, width, padding_idx=0)
+        self.pos_emb = Embedding(max_len + 1, width, padding_idx=0)
         self.emb_dropout = Dropout(dropout)
         self.encoder = SASRecEncoder(width, blocks, heads, dropout, ff_hidden or width, causal=True)
         xavier_init(self)

@@ -19,17 +19,56 @@ model moves to a catalogue that shares no ids: build it with the new catalogue's
 from __future__ import annotations
 
 import math
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal, cast
 
 import torch
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 
 from seqrec.nn.dropout import Dropout
 
 IndexKind = Literal["item", "user"]
 
 
-class ItemEmbedding(nn.Embedding):
+class _CPULookup(torch.autograd.Function):
+    """``weight[ids]`` whose backward adds the output's gradient into the rows with ``index_add_``
+    (``index_select``'s own backward), the padding row's gradient zeroed as ``F.embedding`` does.
+
+    On the CPU, ``F.embedding``'s backward (``embedding_dense_backward``) sorts the ids first; adding
+    them in place was 2.4x faster for 12,800 ids into a 3,417 x 64 table, 2.2x into the 51 rows of a
+    position table (forward and backward, 2 threads on the Xeon). The same sums, in another order."""
+
+    @staticmethod
+    def forward(ctx: Any, weight: Tensor, ids: Tensor, padding_idx: int | None) -> Tensor:
+        flat = ids.reshape(-1)
+        ctx.save_for_backward(flat)
+        ctx.rows, ctx.padding_idx = weight.shape[0], padding_idx
+        return weight.index_select(0, flat).view(*ids.shape, weight.shape[1])
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None]:
+        (flat,) = ctx.saved_tensors
+        grad = grad.reshape(-1, grad.shape[-1])
+        out = grad.new_zeros(ctx.rows, grad.shape[1]).index_add_(0, flat, grad)  # [rows, D]
+        if ctx.padding_idx is not None:
+            out[ctx.padding_idx] = 0.0
+        return out, None, None
+
+
+class Embedding(nn.Embedding):
+    """``nn.Embedding`` whose lookup on the CPU takes ``_CPULookup`` (a faster backward, the same
+    gradients); other devices, and the options seqrec never sets (``max_norm``, ``scale_grad_by_freq``,
+    ``sparse``), keep PyTorch's."""
+
+    def forward(self, ids: Tensor) -> Tensor:
+        plain = self.max_norm is None and not self.scale_grad_by_freq and not self.sparse
+        if plain and self.weight.device.type == "cpu":
+            return cast(Tensor, _CPULookup.apply(self.weight, ids, self.padding_idx))
+        return super().forward(ids)
+
+
+class ItemEmbedding(Embedding):
     """An item-id table: row i is item i, row 0 padding (and possibly special rows after N)."""
 
     indexed_by: IndexKind = "item"
@@ -38,7 +77,7 @@ class ItemEmbedding(nn.Embedding):
         return self.weight  # [N + 1, D]
 
 
-class UserEmbedding(nn.Embedding):
+class UserEmbedding(Embedding):
     """A user-id table: row u is user u, row 0 the unknown user."""
 
     indexed_by: IndexKind = "user"

@@ -32,6 +32,7 @@ from torch import Tensor, nn
 
 from seqrec.nn.attention import PointWiseFeedForward, attention_mask, positions_from_end
 from seqrec.nn.dropout import Dropout
+from seqrec.nn.embeddings import Embedding
 
 SECONDS_PER_DAY = 86_400
 
@@ -168,10 +169,10 @@ class TimeAwareEncoder(nn.Module):
     ) -> None:
         super().__init__()
         self.time_span = time_span
-        self.pos_k = nn.Embedding(max_len + 1, hidden, padding_idx=0)
-        self.pos_v = nn.Embedding(max_len + 1, hidden, padding_idx=0)
-        self.interval_k = nn.Embedding(time_span + 1, hidden)
-        self.interval_v = nn.Embedding(time_span + 1, hidden)
+        self.pos_k = Embedding(max_len + 1, hidden, padding_idx=0)
+        self.pos_v = Embedding(max_len + 1, hidden, padding_idx=0)
+        self.interval_k = Embedding(time_span + 1, hidden)
+        self.interval_v = Embedding(time_span + 1, hidden)
         self.drop = Dropout(dropout)
         self.blocks = nn.ModuleList(TimeAwareBlock(hidden, heads, dropout, inner) for _ in range(blocks))
         self.final_norm = nn.LayerNorm(hidden, eps=1e-8)
