@@ -40,3 +40,7 @@ def test_id_tables_use_it_and_options_fall_back_to_pytorch() -> None:
     out = table(ids)
     assert out.grad_fn is not None and "Embedding" in type(out.grad_fn).__name__
     assert out.norm(dim=-1).max() <= 1.0 + 1e-6
+    plain = Embedding(10, 4)
+    assert "Lookup" in type(plain(ids).grad_fn).__name__
+    with torch.no_grad():  # inference: PyTorch's lookup, no autograd Function
+        assert torch.equal(plain(ids), F.embedding(ids, plain.weight))
