@@ -36,8 +36,7 @@ SCORE_ROWS = 256
 N = 12k) stay in cache while they are masked, ranked and (for coverage) cut to the top K. On the 2-core
 Xeon (2 MB of L2 per core, a large shared L3), S3-Rec Beauty, 4 alternating rounds: a SASRec full-ranking
 pass 0.440 s against 0.496 s with 128 rows (1.13x; with coverage 1.05x; BERT4Rec 1.13x;
-``benchmarks/results/ab_score-rows-256-beauty.md``). 128 had been chosen on the earlier AMD EPYC; 512 was
-no faster in a sweep on Beauty, Games and the ML-1M head."""
+``benchmarks/results/ab_score-rows-256-beauty.md``). 128 had been chosen on the earlier AMD EPYC."""
 
 
 @torch.no_grad()
