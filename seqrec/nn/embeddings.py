@@ -35,10 +35,9 @@ class _CPULookup(torch.autograd.Function):
     (``index_select``'s own backward), the padding row's gradient zeroed as ``F.embedding`` does.
 
     On the CPU, ``F.embedding``'s backward (``embedding_dense_backward``) sorts the ids first; adding
-    them in place was 2.4x faster for 12,800 ids into a 3,417 x 64 table, 2.2x into the 51 rows of a
-    position table (forward and backward, 2 threads on the Xeon). The same sums, in another order. End
-    to end on the ML-1M head (4 alternating rounds): a SASRec BCE epoch on each user's last window 1.02x,
-    BERT4Rec 1.03x (``benchmarks/results/ab_cpu-lookup-ml-1m-head.md``)."""
+    them in place is quicker, with the same sums in another order. End to end on the ML-1M head (the
+    Xeon, 4 alternating rounds): a SASRec BCE epoch on each user's last window 1.02x, BERT4Rec 1.03x
+    (``benchmarks/results/ab_cpu-lookup-ml-1m-head.md``)."""
 
     @staticmethod
     def forward(ctx: Any, weight: Tensor, ids: Tensor, padding_idx: int | None) -> Tensor:

@@ -91,8 +91,7 @@ def _sampled_logits(h: Tensor, items: Tensor) -> Tensor:
 
 def _rows(table: Tensor, ids: Tensor) -> Tensor:
     """``table[ids]``, ``[*ids.shape, D]``, by ``index_select``: its backward adds rows in place
-    (``index_add_``), where ``F.embedding``'s sorts the ids first (2.4x slower on the CPU, see
-    ``seqrec.nn.embeddings._CPULookup``)."""
+    (``index_add_``), where ``F.embedding``'s sorts the ids first (``seqrec.nn.embeddings._CPULookup``)."""
     return table.index_select(0, ids.reshape(-1)).view(*ids.shape, table.shape[1])
 
 
