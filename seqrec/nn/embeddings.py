@@ -30,6 +30,12 @@ from seqrec.nn.dropout import Dropout
 IndexKind = Literal["item", "user"]
 
 
+def take_rows(table: Tensor, ids: Tensor) -> Tensor:
+    """``table[ids]``, ``[*ids.shape, D]``, by ``index_select``: its backward adds rows in place
+    (``index_add_``), where ``F.embedding``'s sorts the ids first (see ``_CPULookup``)."""
+    return table.index_select(0, ids.reshape(-1)).view(*ids.shape, table.shape[1])
+
+
 class _CPULookup(torch.autograd.Function):
     """``weight[ids]`` whose backward adds the output's gradient into the rows with ``index_add_``
     (``index_select``'s own backward), the padding row's gradient zeroed as ``F.embedding`` does.
@@ -41,17 +47,16 @@ class _CPULookup(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, weight: Tensor, ids: Tensor, padding_idx: int | None) -> Tensor:
-        flat = ids.reshape(-1)
-        ctx.save_for_backward(flat)
+        ctx.save_for_backward(ids)
         ctx.rows, ctx.padding_idx = weight.shape[0], padding_idx
-        return weight.index_select(0, flat).view(*ids.shape, weight.shape[1])
+        return take_rows(weight, ids)
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None]:
-        (flat,) = ctx.saved_tensors
+        (ids,) = ctx.saved_tensors
         grad = grad.reshape(-1, grad.shape[-1])
-        out = grad.new_zeros(ctx.rows, grad.shape[1]).index_add_(0, flat, grad)  # [rows, D]
+        out = grad.new_zeros(ctx.rows, grad.shape[1]).index_add_(0, ids.reshape(-1), grad)  # [rows, D]
         if ctx.padding_idx is not None:
             out[ctx.padding_idx] = 0.0
         return out, None, None

@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from seqrec.nn.embeddings import take_rows
+
 CE_CHUNK_BYTES = 8 << 20
 """Full-softmax CE: bytes one chunk's ``[chunk, N]`` logits should take (float32, or bf16 under autocast:
 twice the rows). A chunk of logits stays in cache while it is normalised, turned into probabilities and
@@ -89,15 +91,9 @@ def _sampled_logits(h: Tensor, items: Tensor) -> Tensor:
     return torch.einsum("td,tkd->tk", h, items)
 
 
-def _rows(table: Tensor, ids: Tensor) -> Tensor:
-    """``table[ids]``, ``[*ids.shape, D]``, by ``index_select``: its backward adds rows in place
-    (``index_add_``), where ``F.embedding``'s sorts the ids first (``seqrec.nn.embeddings._CPULookup``)."""
-    return table.index_select(0, ids.reshape(-1)).view(*ids.shape, table.shape[1])
-
-
 def _target_and_sampled_logits(h: Tensor, t: Tensor, n: Tensor, table: Tensor) -> tuple[Tensor, Tensor]:
     """The gathered states' logits for their targets ``[T]`` and their sampled items ``[T, K]``."""
-    return (h * _rows(table, t)).sum(-1), _sampled_logits(h, _rows(table, n))
+    return (h * take_rows(table, t)).sum(-1), _sampled_logits(h, take_rows(table, n))
 
 
 def _require(negatives: Tensor | None, name: str) -> Tensor:
