@@ -27,23 +27,15 @@ import torch.nn.functional as F
 
 from benchmarks.common import environment, median, write_results
 from benchmarks.hardware import matmul_gflops
-from seqrec.nn.attention import (
-    SASRecEncoder,
-    attend_heads_last,
-    attend_views,
-    attention_mask,
-    heads_last_inference,
-)
+from seqrec.nn.attention import SASRecEncoder, attend_cpu_inference, attention_mask, heads_last_inference
 
 
 def _attention(heads: int) -> Callable[..., torch.Tensor]:
     """The block's inference attention on ``[B, L, D]`` projections: ``[B, L, D]`` out."""
-    heads_last = heads_last_inference()
 
     def step(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         b, n, d = q.shape
-        q, k, v = (t.view(b, n, heads, d // heads) for t in (q, k, v))
-        return attend_heads_last(q, k, v, mask) if heads_last else attend_views(q, k, v, mask, 0.0)
+        return attend_cpu_inference(*(t.view(b, n, heads, d // heads) for t in (q, k, v)), mask)
 
     return step
 

@@ -101,6 +101,15 @@ def heads_last_inference() -> bool:
     return not torch.backends.cpu.get_cpu_capability().startswith("AVX512")
 
 
+def attend_cpu_inference(q: Tensor, k: Tensor, v: Tensor, mask: Tensor) -> Tensor:
+    """CPU inference attention on the projections' views (q ``[B, Lq, H, d_h]``, k / v ``[B, L, H, d_h]``),
+    ``[B, Lq, D]`` out: ``attend_heads_last`` up to ``CACHED_KEYS`` keys where ``heads_last_inference()``,
+    PyTorch's fused kernel (``attend_views``) otherwise."""
+    if k.shape[1] <= CACHED_KEYS and heads_last_inference():
+        return attend_heads_last(q, k, v, mask)
+    return attend_views(q, k, v, mask, 0.0)
+
+
 SCORE_BLOCK = 1 << 20
 """Attention scores per block and head at inference: 4 MB of float32 (400 histories of 50 by 50)."""
 
@@ -213,8 +222,8 @@ class MultiHeadSelfAttention(nn.Module):
         q, k, v = (t.view(*t.shape[:2], h, d // h) for t in (self.q(query), self.k(keys), self.v(keys)))
         if cpu and not inference:
             return HeadsLastAttention.apply(q, k, v, mask, p).view(b, length, d)  # [B, Lq, D]
-        if cpu and keys.shape[1] <= CACHED_KEYS and heads_last_inference():
-            return attend_heads_last(q, k, v, mask)  # [B, Lq, D]
+        if cpu and inference:
+            return attend_cpu_inference(q, k, v, mask)  # [B, Lq, D]
         return attend_views(q, k, v, mask, p)  # [B, Lq, D]
 
     def one_query(self, query: Tensor, keys: Tensor, mask: Tensor) -> Tensor:
