@@ -8,8 +8,8 @@ both alike. A probe times, on S3-Rec Beauty (or ``--dataset``; the peers' export
 full-ranking test pass of an untrained SASRec and BERT4Rec (maxlen 50, hidden 64, 2 layers, 2 heads; no
 coverage, and SASRec once more with it) and the median of two training epochs each of SASRec with BCE
 (where the encoder, not the catalogue softmax, is most of the epoch; one window per user, windows every
-50 items as in the ML-1M head peer runs, and max length 200) and of BERT4Rec (its default masked-item
-objective).
+50 items as in the ML-1M head peer runs, and max length 200), of SASRec with the full-softmax CE
+(batches of 128, as in the Beauty peer runs) and of BERT4Rec (its default masked-item objective).
 Writes ``benchmarks/results/ab_<name>.{json,md}``: every probe and the medians per revision. The metrics
 of the two revisions must agree (the same untrained model scores the same), so a speed-up that changes
 results is flagged.
@@ -41,6 +41,7 @@ TIMES = (
     "bert4rec_eval_seconds",
     "sasrec_bce_epoch_seconds",
     "sasrec_bce_stride50_epoch_seconds",
+    "sasrec_ce_epoch_seconds",
     "bert4rec_epoch_seconds",
     "sasrec_bce_maxlen200_epoch_seconds",
 )
@@ -120,9 +121,11 @@ of the shared machine hit both alike. A probe (`benchmarks/ab_probe.py`) times, 
 full-ranking test pass of an untrained SASRec and BERT4Rec (maxlen 50, hidden 64, 2 layers, 2 heads; no
 coverage; SASRec also with the Coverage@K pass, `sasrec_eval_coverage_seconds`) and the median of two
 training epochs each of SASRec with BCE (one window per user, `sasrec_bce_epoch_seconds`, and windows
-every 50 items, `sasrec_bce_stride50_epoch_seconds`), of BERT4Rec (`bert4rec_epoch_seconds`) and of
+every 50 items, `sasrec_bce_stride50_epoch_seconds`), of SASRec with the full-softmax CE in batches of
+128 (`sasrec_ce_epoch_seconds`, from 2026-11-27 on), of BERT4Rec (`bert4rec_epoch_seconds`) and of
 SASRec BCE at max length 200 (`sasrec_bce_maxlen200_epoch_seconds`, the SASRec paper's MovieLens
-setting; the last three columns from this file's 2026-11-26 versions on). `metrics_equal`: the two
+setting; `sasrec_bce_stride50_epoch_seconds`, `bert4rec_epoch_seconds` and this one from this file's
+2026-11-26 versions on). `metrics_equal`: the two
 revisions' metrics agree in every round.
 """
 
