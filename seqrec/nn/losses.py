@@ -147,81 +147,60 @@ class FullCrossEntropy:
 
     def __call__(self, hidden: Tensor, targets: Tensor, negatives: Tensor | None, table: Tensor) -> Tensor:
         h, t, _ = _gather(hidden, targets, None)  # [T, D], [T]
+        items = table[1:]  # [N, D]  (padding row 0 is not a class)
         device = h.device.type
         autocast = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else None
-        compute = autocast or torch.promote_types(h.dtype, table.dtype)  # the logits' dtype
-        rows = self.chunk_rows(table.shape[0] - 1, h.device, compute.itemsize)
+        compute = autocast or torch.promote_types(h.dtype, items.dtype)  # the logits' dtype
+        rows = self.chunk_rows(items.shape[0], h.device, compute.itemsize)
         if not torch.is_grad_enabled():  # e.g. a validation loss: no gradients to form
-            return _chunked_ce(h, table, t - 1, rows, compute, False, False)[0] / max(h.shape[0], 1)
-        loss: Tensor = _ChunkedCrossEntropy.apply(h, table, t - 1, rows, compute)
+            return _chunked_ce(h, items, t - 1, rows, compute, False, False)[0] / max(h.shape[0], 1)
+        loss: Tensor = _ChunkedCrossEntropy.apply(h, items, t - 1, rows, compute)
         return loss
 
 
 def _chunked_ce(
-    h: Tensor, table: Tensor, classes: Tensor, rows: int, compute: torch.dtype, need_h: bool, need_table: bool
+    h: Tensor, items: Tensor, classes: Tensor, rows: int, compute: torch.dtype, need_h: bool, need_items: bool
 ) -> tuple[Tensor, Tensor | None, Tensor | None]:
-    """Summed CE of ``h [T, D] @ items [N, D]^T`` against ``classes [T]`` (0-based), where ``items`` is
-    ``table [N + 1, D]`` without its padding row 0, chunk by chunk, with the gradients of the mean CE (the
-    sum over T) for ``h`` and ``table`` where asked (see ``_ChunkedCrossEntropy``; the table's row 0 gets
-    zero). Logits, softmax and the two gradient products run in ``compute``; losses and gradients
-    accumulate in at least float32.
-
-    One ``[rows, N]`` buffer serves every chunk: the logits are written into it, normalised in place and
-    turned into P - onehot there, rather than two fresh tensors per chunk, and the logits read the items
-    as one contiguous ``[D, N]`` copy (``benchmarks/results/ab_ce-buffer-*.md``)."""
-    acc = torch.promote_types(torch.float32, torch.promote_types(h.dtype, table.dtype))
+    """Summed CE of ``h [T, D] @ items [N, D]^T`` against ``classes [T]``, chunk by chunk, with the
+    gradients of that sum for ``h`` / ``items`` where asked (see ``_ChunkedCrossEntropy``). Logits,
+    softmax and the two gradient products run in ``compute``; losses and gradients accumulate in at
+    least float32."""
+    acc = torch.promote_types(torch.float32, torch.promote_types(h.dtype, items.dtype))
     sync_free = CE_SYNC_FREE if CE_SYNC_FREE is not None else h.device.type != "cpu"
     terms = _target_terms_sync_free if sync_free else _target_terms
+    grad_h = torch.empty_like(h, dtype=acc) if need_h else None  # [T, D]
+    grad_items = torch.zeros_like(items, dtype=acc) if need_items else None  # [N, D]
     count = h.shape[0]
-    mean = 1.0 / max(count, 1)
-    fused = compute == acc  # addmm_ into the gradient (no mixed-dtype addmm_ on the CPU)
-    overwrite = fused and count > 0  # the first chunk's product overwrites the items' gradient
-    grad_table = (
-        (torch.empty_like if overwrite else torch.zeros_like)(table, dtype=acc) if need_table else None
-    )
-    grad_items = None if grad_table is None else grad_table[1:]  # [N, D]
-    if grad_table is not None and overwrite:
-        grad_table[0] = 0.0
     nll = torch.empty(count, dtype=acc, device=h.device)  # [T]
     quantum = min(CE_ROW_QUANTUM, rows)
     rows -= rows % quantum  # full chunks: one shape; the last: padded to a multiple of the quantum
     padded = -(-count // quantum) * quantum
-    grad_h = h.new_empty(padded, h.shape[1], dtype=acc) if need_h else None  # [T', D]
     with torch.autocast(h.device.type, enabled=False):  # dtypes are explicit below
         h_c = F.pad(h.to(compute), (0, 0, 0, padded - count))  # [T', D], zero rows: no gradient
-        items_c = table[1:].to(compute)  # [N, D]
-        items_t = items_c.T.contiguous()  # [D, N]
-        buffer = h_c.new_empty(min(rows, padded), items_c.shape[0])  # [C, N]
+        items_c = items.to(compute)
         for start in range(0, count, rows):
             real = min(rows, count - start)  # rows of this chunk that are positions, not padding
             h_chunk = h_c[start : start + rows]  # [C, D]
             target = classes[start : start + real, None]  # [c, 1]
-            probs = torch.mm(h_chunk, items_t, out=buffer[: len(h_chunk)])  # [C, N] logits
-            torch.softmax(probs, dim=1, out=probs)  # in place; reduced precision sums in float32
+            probs = torch.softmax(h_chunk @ items_c.T, dim=1)  # [C, N]; reduced precision sums in float32
             nll[start : start + real], p_minus_1 = terms(probs[:real], target, acc)  # [c] each
             if grad_h is None and grad_items is None:
                 continue
             probs[torch.arange(real, device=h.device), target[:, 0]] = p_minus_1.to(compute)  # P - onehot
-            block = slice(start, start + len(h_chunk))
-            if grad_h is not None and fused:
-                torch.mm(probs, items_c, out=grad_h[block])  # [C, D]
-            elif grad_h is not None:
-                grad_h[block] = probs @ items_c
-            if grad_items is not None and fused:
-                grad_items.addmm_(probs.T, h_chunk, beta=0.0 if start == 0 else 1.0, alpha=mean)  # += [N, D]
-            elif grad_items is not None:
+            if grad_h is not None:
+                grad_h[start : start + real] = (probs @ items_c)[:real]  # [c, D]
+            if grad_items is not None and compute == acc:
+                grad_items.addmm_(probs.T, h_chunk)  # += [N, D]
+            elif grad_items is not None:  # no mixed-dtype addmm_ on the CPU
                 grad_items += probs.T @ h_chunk
+            del probs
         # Targets whose probability underflowed (a logit ~90 below the rest; -log P beyond -log of the
         # smallest normal number): their loss from the logits. One host sync per call, not per chunk.
         lost = (nll > -math.log(torch.finfo(compute).tiny)).nonzero()[:, 0]
         if len(lost):
-            lost_logits = (h_c[lost] @ items_t).to(acc)  # [n, N], as the chunk formed them
+            lost_logits = (h_c[lost] @ items_c.T).to(acc)  # [n, N], as the chunk formed them
             nll[lost] = torch.logsumexp(lost_logits, 1) - lost_logits.gather(1, classes[lost, None])[:, 0]
-    if grad_h is not None:
-        grad_h = grad_h[:count].mul_(mean)
-    if grad_items is not None and not fused:
-        grad_items.mul_(mean)
-    return nll.sum(), grad_h, grad_table
+    return nll.sum(), grad_h, grad_items
 
 
 def _target_terms(probs: Tensor, target: Tensor, acc: torch.dtype) -> tuple[Tensor, Tensor]:
@@ -260,43 +239,37 @@ def _target_terms_sync_free(probs: Tensor, target: Tensor, acc: torch.dtype) -> 
 
 
 class _ChunkedCrossEntropy(torch.autograd.Function):
-    """Mean softmax cross-entropy of ``h [T, D] @ items [N, D]^T`` against ``classes [T]``, where ``items``
-    is ``table [N + 1, D]`` without its padding row, one chunk of ``rows`` positions at a time, with the
-    gradients computed in the forward pass.
+    """Mean softmax cross-entropy of ``h [T, D] @ items [N, D]^T`` against ``classes [T]``, one chunk of
+    ``rows`` positions at a time, with the gradients computed in the forward pass.
 
     For each chunk the logits are formed once and their softmax P gives both the loss, -log P[target],
     and dLoss/dlogits = P - onehot, written over P in place (both target terms from ``_target_terms``).
-    Two matmuls turn it into the chunk's gradient for ``h`` and its share of the gradient for the table,
-    the mean's 1 / T folded into them. Only those gradients (``[T, D]`` and ``[N + 1, D]``, the sizes
-    autograd would produce anyway) are kept for the backward pass, which returns them as they are for an
-    incoming gradient of 1 (a loss's own ``backward()``) and scales them otherwise: no ``[T, N]`` tensor
-    is ever alive and nothing is recomputed. The table's gradient covers its padding row (zero), so that
-    no slice of the table has a backward that copies it into a new zero tensor. Under autocast
-    (``compute`` = bf16) the logits, softmax and products run in bf16 with float32 accumulation, twice as
-    many rows per chunk, and AMX where the CPU has it.
+    Two matmuls turn it into the chunk's gradient for ``h`` and its share of the gradient for ``items``.
+    Only those gradients (``[T, D]`` and ``[N, D]``, the sizes autograd would produce anyway) are kept for
+    the backward pass, which scales them by the incoming gradient: no ``[T, N]`` tensor is ever alive and
+    nothing is recomputed. Under autocast (``compute`` = bf16) the logits, softmax and products run in
+    bf16 with float32 accumulation, twice as many rows per chunk, and AMX where the CPU has it.
     """
 
     @staticmethod
     def forward(
-        ctx: Any, h: Tensor, table: Tensor, classes: Tensor, rows: int, compute: torch.dtype
+        ctx: Any, h: Tensor, items: Tensor, classes: Tensor, rows: int, compute: torch.dtype
     ) -> Tensor:
-        need_h, need_table = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
-        total, grad_h, grad_table = _chunked_ce(h, table, classes, rows, compute, need_h, need_table)
-        ctx.save_for_backward(*(g for g in (grad_h, grad_table) if g is not None))
-        ctx.need = (need_h, need_table)
-        ctx.dtypes = (h.dtype, table.dtype)
-        return total / max(h.shape[0], 1)
+        need_h, need_items = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        total, grad_h, grad_items = _chunked_ce(h, items, classes, rows, compute, need_h, need_items)
+        ctx.save_for_backward(*(g for g in (grad_h, grad_items) if g is not None))
+        ctx.need = (need_h, need_items)
+        ctx.count = max(h.shape[0], 1)
+        ctx.dtypes = (h.dtype, items.dtype)
+        return total / ctx.count
 
     @staticmethod
     def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, Tensor | None, None, None, None]:
         saved = iter(ctx.saved_tensors)
-        # on the CPU, reading the scalar costs nothing; elsewhere it would wait for the queue of kernels
-        unit = grad_out.device.type == "cpu" and grad_out.item() == 1.0
-        grads: list[Tensor | None] = []
-        for need, dtype in zip(ctx.need, ctx.dtypes, strict=True):
-            grad = next(saved) if need else None
-            grads.append(None if grad is None else (grad if unit else grad * grad_out).to(dtype))
-        return grads[0], grads[1], None, None, None
+        scale = grad_out / ctx.count  # 0-dim: keeps each gradient's dtype
+        grad_h = (next(saved) * scale).to(ctx.dtypes[0]) if ctx.need[0] else None
+        grad_items = (next(saved) * scale).to(ctx.dtypes[1]) if ctx.need[1] else None
+        return grad_h, grad_items, None, None, None
 
 
 class SampledSoftmax:
