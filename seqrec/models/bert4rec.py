@@ -8,12 +8,15 @@ replaced some items by [MASK]:
     H^0  = Dropout(LN(E[s_t] + P[pos_t])) * m    pos_t counts from the end (padding 0); LN + dropout on
                                                  the embeddings as in the authors' BERT code
     H^l  = Trm(H^{l-1})                          post-LN bidirectional layers (``seqrec.nn.bert``)
-    P(v | t) = softmax(GELU(H^L_t W_P + b_P) E^T + b_O)      E shared with the input, b_O an item bias
+    P(v | t) = softmax(LN(GELU(H^L_t W_P + b_P)) E^T + b_O)  E shared with the input, b_O an item bias
 
-The output bias enters through the model contract's dot product: ``encode`` returns
-``[GELU(H W_P + b_P); 1]`` and ``item_table`` returns ``[E; b_O]`` (rows 0..N), so every loss and
-scorer computes ``h E^T + b_O`` unchanged. Inference appends [MASK] after the history (dropping the
-oldest item when the history already fills ``max_len``) and scores the mask position.
+The paper's equation 7 writes the output layer without a layer norm; the authors' code (Google BERT's
+masked-LM head, ``get_masked_lm_output``) and RecBole's BERT4Rec normalise the transformed state before
+the dot product with E, and so does this model (``head_norm``). The output bias enters through the model
+contract's dot product: ``encode`` returns ``[LN(GELU(H W_P + b_P)); 1]`` and ``item_table`` returns
+``[E; b_O]`` (rows 0..N), so every loss and scorer computes ``h E^T + b_O`` unchanged. Inference appends
+[MASK] after the history (dropping the oldest item when the history already fills ``max_len``) and
+scores the mask position.
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ class BERT4Rec(SequenceModel):
         self.emb_dropout = Dropout(dropout)
         self.encoder = BertEncoder(hidden, blocks, heads, dropout, ff_hidden or 4 * hidden)
         self.head = nn.Linear(hidden, hidden)  # W_P, b_P
+        self.head_norm = nn.LayerNorm(hidden, eps=1e-12)
         self.output_bias = nn.Parameter(torch.zeros(num_items + 1))  # b_O
         bert_init(self)
 
@@ -68,7 +72,7 @@ class BERT4Rec(SequenceModel):
         valid = items > 0  # [B, L]
         x = self.item_emb(items) + self.pos_emb(positions_from_end(valid))  # [B, L, D]
         x = self.emb_dropout(self.emb_norm(x)) * valid.unsqueeze(-1)  # [B, L, D]
-        h = F.gelu(self.head(self.encoder(x, valid, last_only=last_only)))  # [B, L or 1, D]
+        h = self.head_norm(F.gelu(self.head(self.encoder(x, valid, last_only=last_only))))  # [B, L or 1, D]
         return torch.cat([h, h.new_ones(*h.shape[:-1], 1)], dim=-1)  # [B, L or 1, D + 1]
 
     def item_table(self) -> Tensor:

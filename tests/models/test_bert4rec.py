@@ -103,6 +103,26 @@ def test_inference_appends_mask_and_keeps_max_len() -> None:
     assert model.item_table().shape == (21, 9)  # items 0..20 (no mask row) + the output bias column
 
 
+def test_output_state_is_layer_normalised_as_in_the_authors_code() -> None:
+    """The state dotted with the item table is LN(GELU(H W_P + b_P)) (the authors' masked-LM head, as in
+    RecBole), then the constant 1 for the output bias: with the norm's unit weight and zero bias, each
+    real position's D values have mean 0 and variance 1."""
+    model = _model()
+    items = torch.tensor([[0, 3, 4, 21], [6, 7, 8, 21]])
+    with torch.no_grad():
+        state = model.encode(SequenceBatch(items, torch.tensor([1, 2]), torch.zeros_like(items)))
+    h = state[..., :-1][items > 0]  # [7, D]: the real positions
+    assert torch.allclose(state[..., -1], torch.ones(2, 4))
+    torch.testing.assert_close(h.mean(-1), torch.zeros(7), atol=1e-5, rtol=0)
+    torch.testing.assert_close(h.var(-1, unbiased=False), torch.ones(7), atol=1e-3, rtol=0)
+    with torch.no_grad():
+        model.head_norm.weight.fill_(2.0)
+        model.head_norm.bias.fill_(0.5)
+        moved = model.encode(SequenceBatch(items, torch.tensor([1, 2]), torch.zeros_like(items)))[..., :-1]
+    moved = moved[items > 0]
+    torch.testing.assert_close(moved, 2.0 * h + 0.5)
+
+
 def test_step_lr_schedule(dataset, one_thread) -> None:
     model = SeqRec(
         model={"name": "bert4rec", "max_len": 10, "hidden": 8},
