@@ -22,6 +22,7 @@ from typing import Any
 
 from benchmarks.common import RESULTS, environment, mirror, write_results
 from benchmarks.peers.export import export
+from benchmarks.peers.shared_args import add_masking_args
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE.parent / ".work"
@@ -176,16 +177,7 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=42)
-    p.add_argument(
-        "--mask-prob", type=float, default=0.2, help="BERT4Rec, every library: cloze masking probability"
-    )
-    p.add_argument(
-        "--mask-last-prob",
-        type=float,
-        default=0.5,
-        help="BERT4Rec: probability of a sample that masks only the last item (seqrec and RecBole; RecTools "
-        "has none)",
-    )
+    add_masking_args(p)
     p.add_argument(
         "--window-stride",
         type=int,

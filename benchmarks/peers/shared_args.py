@@ -33,6 +33,11 @@ def add_training_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=42)
+    add_masking_args(p)
+
+
+def add_masking_args(p: argparse.ArgumentParser) -> None:
+    """BERT4Rec's cloze masking, given to every library (``benchmarks.peers.compare`` passes it on)."""
     p.add_argument(
         "--mask-prob",
         type=float,
