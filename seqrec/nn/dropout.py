@@ -53,8 +53,10 @@ def keep_scale(like: Tensor, p: float) -> Tensor:
     threshold = round(p * levels)
     if threshold == 0 or abs(threshold / levels - p) > RATE_TOLERANCE * p:
         return torch.empty_like(like).uniform_().ge_(p).mul_(1.0 / (1.0 - p))
-    kept = random_lanes(tuple(like.shape)) >= threshold - levels // 2  # P = (levels - threshold) / levels
-    return kept.to(like.dtype).mul_(levels / (levels - threshold))
+    # P(kept) = (levels - threshold) / levels; the comparison writes 1 / 0 straight into like's dtype
+    # (``out=``): one pass, where a bool mask and its conversion took two
+    kept = torch.ge(random_lanes(tuple(like.shape)), threshold - levels // 2, out=torch.empty_like(like))
+    return kept.mul_(levels / (levels - threshold))
 
 
 def dropout(x: Tensor, p: float, training: bool = True) -> Tensor:
