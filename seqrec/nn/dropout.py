@@ -54,7 +54,8 @@ def keep_scale(like: Tensor, p: float) -> Tensor:
     if threshold == 0 or abs(threshold / levels - p) > RATE_TOLERANCE * p:
         return torch.empty_like(like).uniform_().ge_(p).mul_(1.0 / (1.0 - p))
     # P(kept) = (levels - threshold) / levels; the comparison writes 1 / 0 straight into like's dtype
-    # (``out=``): one pass, where a bool mask and its conversion took two
+    # (``out=``): one pass, where a bool mask and its conversion took two (a SASRec BCE epoch 1.02x faster:
+    # benchmarks/results/ab_dropout-ge-out-ml-1m-head.md)
     kept = torch.ge(random_lanes(tuple(like.shape)), threshold - levels // 2, out=torch.empty_like(like))
     return kept.mul_(levels / (levels - threshold))
 
