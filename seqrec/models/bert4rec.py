@@ -71,7 +71,7 @@ class BERT4Rec(SequenceModel):
         items = batch.items[:, -self.max_len :]  # [B, L]
         valid = items > 0  # [B, L]
         x = self.item_emb(items) + self.pos_emb(positions_from_end(valid))  # [B, L, D]
-        x = self.emb_dropout(self.emb_norm(x)).mul_(valid.unsqueeze(-1))  # [B, L, D]
+        x = self.emb_dropout(self.emb_norm(x)) * valid.unsqueeze(-1)  # [B, L, D]
         h = self.head_norm(F.gelu(self.head(self.encoder(x, valid, last_only=last_only))))  # [B, L or 1, D]
         return torch.cat([h, h.new_ones(*h.shape[:-1], 1)], dim=-1)  # [B, L or 1, D + 1]
 

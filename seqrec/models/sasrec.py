@@ -71,11 +71,10 @@ class SASRec(SequenceModel):
     def embed(self, batch: SequenceBatch) -> tuple[Tensor, Tensor]:
         items = batch.items[:, -self.max_len :]  # [B, L]
         valid = items > 0  # [B, L]
-        # E[i] sqrt(d) + P[t] in one pass; the sum and dropout's product are saved by nothing: zeroed in place
-        x = torch.add(
-            self.pos_emb(positions_from_end(valid)), self.item_emb(items), alpha=math.sqrt(self.hidden)
-        )
-        x = self.emb_dropout(x).mul_(valid.unsqueeze(-1))  # [B, L, D]
+        x = self.item_emb(items) * math.sqrt(self.hidden) + self.pos_emb(
+            positions_from_end(valid)
+        )  # [B, L, D]
+        x = self.emb_dropout(x) * valid.unsqueeze(-1)  # [B, L, D]
         return x, valid
 
     def encode(self, batch: SequenceBatch) -> Tensor:

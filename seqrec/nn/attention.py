@@ -247,17 +247,6 @@ class MultiHeadSelfAttention(nn.Module):
         return out.reshape(b, 1, d)  # [B, 1, D]
 
 
-def add_residual(update: Tensor, residual: Tensor) -> Tensor:
-    """``residual + update``, written into ``update`` where the sum keeps its dtype: a pass and a new
-    ``[B, L, D]`` tensor fewer. ``update`` must be a sublayer's new output that autograd has not saved
-    (dropout's product, a linear map's output, an adapter's sum). Under bf16 autocast a linear map's output
-    is bf16 where the residual is float32: the sum is then a new float32 tensor, as type promotion makes it.
-    """
-    if update.dtype == residual.dtype and update.shape == residual.shape:
-        return update.add_(residual)
-    return residual + update
-
-
 class PointWiseFeedForward(nn.Module):
     """Two position-wise linear maps with ReLU, dropout after each, and a residual."""
 
@@ -269,7 +258,7 @@ class PointWiseFeedForward(nn.Module):
 
     def transform(self, x: Tensor) -> Tensor:
         """The feed-forward output before its residual, ``[..., D]``."""
-        return self.drop(self.fc2(self.drop(F.relu(self.fc1(x), inplace=True))))  # fc1's output: not saved
+        return self.drop(self.fc2(self.drop(F.relu(self.fc1(x)))))
 
     def forward(self, x: Tensor) -> Tensor:
         return x + self.transform(x)
@@ -298,12 +287,10 @@ class SASRecBlock(nn.Module):
         if queries is not None:
             mask, keep = mask[:, :, -queries:, :], keep[:, -queries:]
         q = self.attn_norm(x if queries is None else x[:, -queries:])  # [B, Lq, D]
-        a = self.attn_adapter(self.attn(q, x, mask))  # [B, Lq, D]
-        # with gradients the attention's output may be saved (PyTorch's fused kernel keeps it): a new sum
-        x = q + a if torch.is_grad_enabled() else add_residual(a, q)  # [B, Lq, D]
+        x = q + self.attn_adapter(self.attn(q, x, mask))  # [B, Lq, D]
         y = self.ffn_norm(x)  # [B, Lq, D]
-        x = add_residual(self.ffn_adapter(self.ffn.transform(y)), y)  # [B, Lq, D]
-        return x.mul_(keep)  # the sum: saved by nothing
+        x = y + self.ffn_adapter(self.ffn.transform(y))  # [B, Lq, D]
+        return x * keep
 
 
 class SASRecEncoder(nn.Module):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from seqrec.nn.attention import MultiHeadSelfAttention, add_residual, attention_mask
+from seqrec.nn.attention import MultiHeadSelfAttention, attention_mask
 from seqrec.nn.dropout import Dropout
 
 
@@ -45,10 +45,10 @@ class BertLayer(nn.Module):
         if queries is not None:
             xq, mask, keep = x[:, -queries:], mask[:, :, -queries:, :], keep[:, -queries:]
         attn = self.attn_adapter(self.drop(self.attn_out(self.attn(xq, x, mask))))  # [B, Lq, D]
-        a = self.attn_norm(add_residual(attn, xq))  # [B, Lq, D]
+        a = self.attn_norm(xq + attn)  # [B, Lq, D]
         ffn = self.ffn_adapter(self.drop(self.fc2(F.gelu(self.fc1(a)))))  # [B, Lq, D]
-        h = self.ffn_norm(add_residual(ffn, a))  # [B, Lq, D]
-        return h.mul_(keep)  # a layer norm's output: its backward reads the input, not this
+        h = self.ffn_norm(a + ffn)  # [B, Lq, D]
+        return h * keep
 
 
 class BertEncoder(nn.Module):
