@@ -124,9 +124,8 @@ training epochs each of SASRec with BCE (one window per user, `sasrec_bce_epoch_
 every 50 items, `sasrec_bce_stride50_epoch_seconds`), of SASRec with the full-softmax CE in batches of
 128 (`sasrec_ce_epoch_seconds`, from 2026-11-27 on), of BERT4Rec (`bert4rec_epoch_seconds`) and of
 SASRec BCE at max length 200 (`sasrec_bce_maxlen200_epoch_seconds`, the SASRec paper's MovieLens
-setting; `sasrec_bce_stride50_epoch_seconds`, `bert4rec_epoch_seconds` and this one from this file's
-2026-11-26 versions on). `metrics_equal`: the two
-revisions' metrics agree in every round.
+setting; the stride-50, BERT4Rec and max-length-200 columns from this file's 2026-11-26 versions on).
+`metrics_equal`: the two revisions' metrics agree in every round.
 """
 
 

@@ -109,8 +109,9 @@ def test_output_state_is_layer_normalised_as_in_the_authors_code() -> None:
     real position's D values have mean 0 and variance 1."""
     model = _model()
     items = torch.tensor([[0, 3, 4, 21], [6, 7, 8, 21]])
+    batch = SequenceBatch(items, torch.tensor([1, 2]), torch.zeros_like(items))
     with torch.no_grad():
-        state = model.encode(SequenceBatch(items, torch.tensor([1, 2]), torch.zeros_like(items)))
+        state = model.encode(batch)
     h = state[..., :-1][items > 0]  # [7, D]: the real positions
     assert torch.allclose(state[..., -1], torch.ones(2, 4))
     torch.testing.assert_close(h.mean(-1), torch.zeros(7), atol=1e-5, rtol=0)
@@ -118,7 +119,7 @@ def test_output_state_is_layer_normalised_as_in_the_authors_code() -> None:
     with torch.no_grad():
         model.head_norm.weight.fill_(2.0)
         model.head_norm.bias.fill_(0.5)
-        moved = model.encode(SequenceBatch(items, torch.tensor([1, 2]), torch.zeros_like(items)))[..., :-1]
+        moved = model.encode(batch)[..., :-1]
     moved = moved[items > 0]
     torch.testing.assert_close(moved, 2.0 * h + 0.5)
 
