@@ -53,10 +53,11 @@ def _batch(targets: int, items: int, hidden: int, dtype: torch.dtype) -> tuple[T
     return h, table, torch.randint(0, items, (targets,), generator=g)
 
 
-def _rows(items: int, dtype: torch.dtype, targets: int, budget: int | None = None) -> int:
-    """Positions per chunk as ``_chunked_ce`` takes them: the budget's rows, down to the row quantum."""
+def _rows(items: int, dtype: torch.dtype, budget: int | None = None) -> int:
+    """Positions per chunk as ``_chunked_ce`` takes them from ``FullCrossEntropy``: the budget's rows, down
+    to the row quantum (a batch with fewer targets is one chunk)."""
     rows = FullCrossEntropy(chunk_bytes=budget).chunk_rows(items, itemsize=dtype.itemsize)
-    return min(rows - rows % min(CE_ROW_QUANTUM, rows), targets)
+    return rows - rows % min(CE_ROW_QUANTUM, rows)
 
 
 def time_budgets(
@@ -66,10 +67,14 @@ def time_budgets(
     h, table, classes = _batch(targets, items, hidden, dtype)
     records = []
     for budget in budgets:
-        rows = _rows(items, dtype, targets, budget)
+        rows = _rows(items, dtype, budget)
         seconds = _timed(partial(_chunked_ce, h, table, classes, rows, dtype, True, True), repeats)
         records.append(
-            {"step": f"whole call, {budget >> 20} MiB", "ms": 1e3 * seconds, "rows_per_chunk": rows}
+            {
+                "step": f"whole call, {budget >> 20} MiB",
+                "ms": 1e3 * seconds,
+                "rows_per_chunk": min(rows, targets),
+            }
         )
         records[-1]["chunks"] = math.ceil(targets / rows)
     return records
@@ -81,8 +86,9 @@ def time_steps(
     """One record per step (milliseconds per batch of ``targets``, GFLOP/s for the products), then the
     whole call (``step`` = ``whole call``)."""
     h, table, classes = _batch(targets, items, hidden, dtype)
-    rows = _rows(items, dtype, targets)
+    rows = _rows(items, dtype)
     chunks = math.ceil(targets / rows)
+    rows = min(rows, targets)  # the chunk timed: a full one, or the whole batch
     acc = torch.float32
     chunk, target = h[:rows], classes[:rows, None]  # [C, D], [C, 1]
     logits = chunk @ table.T  # [C, N]
@@ -115,7 +121,9 @@ def time_steps(
                 record["gflop"] = chunks * flops / 1e9
                 record["gflops_per_s"] = chunks * flops / seconds / 1e9
             records.append(record)
-        whole = _timed(lambda: _chunked_ce(h, table, classes, rows, dtype, True, True), repeats)
+        whole = _timed(
+            partial(_chunked_ce, h, table, classes, _rows(items, dtype), dtype, True, True), repeats
+        )
     total = sum(r["ms"] for r in records)
     for r in records:
         r["share"] = r["ms"] / total
