@@ -43,17 +43,6 @@ budget of the H200 peers table, 0.48 s per Beauty epoch)."""
 CE_MIN_ROWS = 16
 """Fewest positions per CE chunk (at N = 1M items: 16 x 4 MB = 64 MB of float32 logits)."""
 
-CE_PRODUCT_ROWS = 160
-"""On the CPU, a CE chunk holds at least this many positions in float32 (twice as many in bf16), where
-that stays under ``CE_CHUNK_BYTES_MAX``: ``CE_CHUNK_BYTES`` alone leaves large catalogues thin chunks, whose
-products run below the matrix units' rate. On the 2-core Xeon, 750 targets (``benchmarks.ce_steps``):
-Games' 23,715 items got 64 rows at 8 MiB and took 41.9 ms (float32) / 22.8 ms (bf16, 160 rows) against
-35.5 / 20.2 ms with 160 / 352 rows; Beauty's 12,101 items already get 160 / 320
-(``benchmarks/results/ce_steps_xeon*.md``)."""
-
-CE_CHUNK_BYTES_MAX = 32 << 20
-"""The most logits a CPU chunk may take to reach ``CE_PRODUCT_ROWS`` (at N = 100k items: 83 rows)."""
-
 CE_ROW_QUANTUM = 32
 """CE chunks hold a multiple of this many rows (of ``rows``, where fewer), the last one padded with zero
 rows: a handful of matrix shapes per catalogue, whatever the number of targets in a batch. oneDNN caches
@@ -149,15 +138,12 @@ class FullCrossEntropy:
 
     def chunk_rows(self, num_items: int, device: torch.device | None = None, itemsize: int = 4) -> int:
         """Positions per chunk: as many ``[rows, N]`` logits of ``itemsize`` bytes as fit the budget
-        (``CE_CHUNK_BYTES`` on the CPU, ``CE_CHUNK_BYTES_GPU`` elsewhere), at least ``min_rows``; with
-        the module's CPU budget also at least ``CE_PRODUCT_ROWS`` where ``CE_CHUNK_BYTES_MAX`` allows."""
-        row = itemsize * num_items  # bytes of one position's logits
+        (``CE_CHUNK_BYTES`` on the CPU, ``CE_CHUNK_BYTES_GPU`` elsewhere), at least ``min_rows``."""
         if self.chunk_bytes is not None:
-            return max(self.min_rows, self.chunk_bytes // row)
-        if device is not None and device.type != "cpu":
-            return max(self.min_rows, CE_CHUNK_BYTES_GPU // row)
-        product_rows = min(CE_PRODUCT_ROWS * 4 // itemsize, CE_CHUNK_BYTES_MAX // row)
-        return max(self.min_rows, CE_CHUNK_BYTES // row, product_rows)
+            budget = self.chunk_bytes
+        else:
+            budget = CE_CHUNK_BYTES if device is None or device.type == "cpu" else CE_CHUNK_BYTES_GPU
+        return max(self.min_rows, budget // (itemsize * num_items))
 
     def __call__(self, hidden: Tensor, targets: Tensor, negatives: Tensor | None, table: Tensor) -> Tensor:
         h, t, _ = _gather(hidden, targets, None)  # [T, D], [T]

@@ -81,7 +81,6 @@ def test_chunked_ce_without_gradients() -> None:
 def test_chunk_rows_follow_the_module_budget(monkeypatch: pytest.MonkeyPatch) -> None:
     assert FullCrossEntropy().chunk_rows(1000) == losses.CE_CHUNK_BYTES // 4000
     monkeypatch.setattr(losses, "CE_CHUNK_BYTES", 4 * 1000 * 30)
-    monkeypatch.setattr(losses, "CE_PRODUCT_ROWS", 0)
     assert FullCrossEntropy().chunk_rows(1000) == 30
     assert FullCrossEntropy().chunk_rows(10**9) == losses.CE_MIN_ROWS  # a huge catalogue: still a matrix
     assert FullCrossEntropy(min_rows=0).chunk_rows(10**9) == 1  # never zero rows
@@ -176,14 +175,3 @@ def test_chunk_shapes_do_not_follow_the_number_of_targets() -> None:
             loss(hidden, torch.randint(1, 201, (1, count)), None, table).backward()
     logits_rows = {shape[0] for shape in shapes.seen if shape[1] == 8}  # [C, D] @ [D, N]
     assert logits_rows == {96, 32, 64}  # a 100-row budget: chunks of 96, the last one padded to 32k
-
-
-def test_cpu_chunks_keep_enough_rows_for_the_products(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(losses, "CE_CHUNK_BYTES", 4 * 1000 * 30)  # 30 float32 rows of 1,000 items
-    monkeypatch.setattr(losses, "CE_PRODUCT_ROWS", 50)
-    monkeypatch.setattr(losses, "CE_CHUNK_BYTES_MAX", 4 * 1000 * 80)
-    assert FullCrossEntropy().chunk_rows(1000) == 50  # raised to the products' rows
-    assert FullCrossEntropy().chunk_rows(1000, itemsize=2) == 100  # bf16: twice the rows, as the budget
-    assert FullCrossEntropy().chunk_rows(2000) == 40  # capped: 80 rows of 1,000 items' bytes
-    assert FullCrossEntropy(chunk_bytes=4 * 1000 * 30).chunk_rows(1000) == 30  # an explicit budget is kept
-    assert FullCrossEntropy().chunk_rows(1000, torch.device("cuda")) == losses.CE_CHUNK_BYTES_GPU // 4000
