@@ -15,12 +15,11 @@ the CPU's capability; this is the measurement behind it. Writes ``benchmarks/res
 from __future__ import annotations
 
 import argparse
-import time
 from typing import Any
 
 import torch
 
-from benchmarks.common import environment, median, write_results
+from benchmarks.common import environment, median_seconds, write_results
 from seqrec.nn.attention import attend_heads_last, attend_views, attention_mask
 
 CASES = [(512, 50), (256, 50), (64, 50), (512, 10), (512, 20), (512, 64), (128, 200)]
@@ -28,14 +27,7 @@ CASES = [(512, 50), (256, 50), (64, 50), (512, 10), (512, 20), (512, 64), (128, 
 
 
 def _median_ms(fn: Any, args: tuple[Any, ...], repeats: int) -> float:
-    for _ in range(5):
-        fn(*args)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn(*args)
-        times.append(time.perf_counter() - t0)
-    return 1e3 * median(times)
+    return 1e3 * median_seconds(lambda: fn(*args), repeats, warmup=5)
 
 
 def time_cases(repeats: int, heads: int = 2, head_dim: int = 32) -> list[dict[str, Any]]:

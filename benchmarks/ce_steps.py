@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import time
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -28,21 +27,16 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from benchmarks.common import environment, median, write_results
+from benchmarks.common import environment, median_seconds, write_results
 from benchmarks.hardware import matmul_gflops
-from seqrec.nn.losses import CE_CHUNK_BYTES, CE_ROW_QUANTUM, FullCrossEntropy, _chunked_ce, _target_terms
+from seqrec.nn.losses import (
+    CE_CHUNK_BYTES,
+    FullCrossEntropy,
+    _chunked_ce,
+    _target_terms,
+    quantized_chunk_rows,
+)
 from seqrec.runtime import RuntimeOptions
-
-
-def _timed(step: Callable[[], Any], repeats: int) -> float:
-    """Median seconds of ``step`` over ``repeats`` calls, after one warm-up call."""
-    step()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    return median(times)
 
 
 def _batch(targets: int, items: int, hidden: int, dtype: torch.dtype) -> tuple[Tensor, Tensor, Tensor]:
@@ -54,10 +48,11 @@ def _batch(targets: int, items: int, hidden: int, dtype: torch.dtype) -> tuple[T
 
 
 def _rows(items: int, dtype: torch.dtype, budget: int | None = None) -> int:
-    """Positions per chunk as ``_chunked_ce`` takes them from ``FullCrossEntropy``: the budget's rows, down
-    to the row quantum (a batch with fewer targets is one chunk)."""
-    rows = FullCrossEntropy(chunk_bytes=budget).chunk_rows(items, itemsize=dtype.itemsize)
-    return rows - rows % min(CE_ROW_QUANTUM, rows)
+    """Positions per chunk as ``_chunked_ce`` takes them from ``FullCrossEntropy`` (a batch with fewer
+    targets is one chunk)."""
+    return quantized_chunk_rows(
+        FullCrossEntropy(chunk_bytes=budget).chunk_rows(items, itemsize=dtype.itemsize)
+    )
 
 
 def time_budgets(
@@ -68,15 +63,15 @@ def time_budgets(
     records = []
     for budget in budgets:
         rows = _rows(items, dtype, budget)
-        seconds = _timed(partial(_chunked_ce, h, table, classes, rows, dtype, True, True), repeats)
+        seconds = median_seconds(partial(_chunked_ce, h, table, classes, rows, dtype, True, True), repeats)
         records.append(
             {
                 "step": f"whole call, {budget >> 20} MiB",
                 "ms": 1e3 * seconds,
                 "rows_per_chunk": min(rows, targets),
+                "chunks": math.ceil(targets / rows),
             }
         )
-        records[-1]["chunks"] = math.ceil(targets / rows)
     return records
 
 
@@ -86,9 +81,9 @@ def time_steps(
     """One record per step (milliseconds per batch of ``targets``, GFLOP/s for the products), then the
     whole call (``step`` = ``whole call``)."""
     h, table, classes = _batch(targets, items, hidden, dtype)
-    rows = _rows(items, dtype)
-    chunks = math.ceil(targets / rows)
-    rows = min(rows, targets)  # the chunk timed: a full one, or the whole batch
+    full = _rows(items, dtype)
+    chunks = math.ceil(targets / full)
+    rows = min(full, targets)  # the chunk timed: a full one, or the whole batch
     acc = torch.float32
     chunk, target = h[:rows], classes[:rows, None]  # [C, D], [C, 1]
     logits = chunk @ table.T  # [C, N]
@@ -115,22 +110,18 @@ def time_steps(
     records: list[dict[str, Any]] = []
     with torch.no_grad():
         for name, flops, step in steps:
-            seconds = chunks * _timed(step, repeats)
+            seconds = chunks * median_seconds(step, repeats)
             record: dict[str, Any] = {"step": name, "ms": 1e3 * seconds}
             if flops:
                 record["gflop"] = chunks * flops / 1e9
                 record["gflops_per_s"] = chunks * flops / seconds / 1e9
             records.append(record)
-        whole = _timed(
-            partial(_chunked_ce, h, table, classes, _rows(items, dtype), dtype, True, True), repeats
-        )
+        whole = median_seconds(partial(_chunked_ce, h, table, classes, full, dtype, True, True), repeats)
     total = sum(r["ms"] for r in records)
     for r in records:
         r["share"] = r["ms"] / total
-    records.append(
-        {"step": "whole call", "ms": 1e3 * whole, "gflop": 3 * 2.0 * targets * items * hidden / 1e9}
-    )
-    records[-1]["gflops_per_s"] = records[-1]["gflop"] / whole
+    gflop = 3 * 2.0 * targets * items * hidden / 1e9
+    records.append({"step": "whole call", "ms": 1e3 * whole, "gflop": gflop, "gflops_per_s": gflop / whole})
     for r in records:
         r.update(rows_per_chunk=rows, chunks=chunks)
     return records

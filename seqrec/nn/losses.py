@@ -158,6 +158,12 @@ class FullCrossEntropy:
         return loss
 
 
+def quantized_chunk_rows(rows: int) -> int:
+    """Positions per full chunk as ``_chunked_ce`` takes them: ``rows`` down to a multiple of
+    ``CE_ROW_QUANTUM`` (of ``rows`` itself where fewer)."""
+    return rows - rows % min(CE_ROW_QUANTUM, rows)
+
+
 def _chunked_ce(
     h: Tensor, items: Tensor, classes: Tensor, rows: int, compute: torch.dtype, need_h: bool, need_items: bool
 ) -> tuple[Tensor, Tensor | None, Tensor | None]:
@@ -173,7 +179,7 @@ def _chunked_ce(
     count = h.shape[0]
     nll = torch.empty(count, dtype=acc, device=h.device)  # [T]
     quantum = min(CE_ROW_QUANTUM, rows)
-    rows -= rows % quantum  # full chunks: one shape; the last: padded to a multiple of the quantum
+    rows = quantized_chunk_rows(rows)  # full chunks: one shape; the last: padded to a multiple of the quantum
     padded = -(-count // quantum) * quantum
     with torch.autocast(h.device.type, enabled=False):  # dtypes are explicit below
         h_c = F.pad(h.to(compute), (0, 0, 0, padded - count))  # [T', D], zero rows: no gradient
