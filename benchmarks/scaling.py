@@ -71,6 +71,15 @@ def one_piece_ce(
     return F.cross_entropy(logits, targets[pos] - 1)
 
 
+def ce_plan(loss: object, num_items: int, device: torch.device) -> str:
+    """How the full-softmax CE takes the catalogue: ``rows`` positions per chunk of whole rows, or
+    ``rows x items`` per block (``FullCrossEntropy.tiles``); empty for other losses."""
+    if not isinstance(loss, losses.FullCrossEntropy):
+        return ""
+    tiles = loss.tiles(num_items, device)
+    return f"{tiles[0]} x {tiles[1]}" if tiles else str(loss.chunk_rows(num_items, device))
+
+
 # ---------------------------------------------------------------------------------------------- plan
 def plan(preset: str, sweeps: list[str]) -> list[dict[str, Any]]:
     """The points to measure. ``cpu``: sized for ~20 minutes on 2 cores; ``gpu``: larger; ``smoke``: tiny."""
@@ -340,11 +349,7 @@ def run_point(spec: dict[str, Any], arrays: Path) -> dict[str, Any]:
             "rss_before_mb": before,
             "peak_rss_mb": peak_rss_mb(),
             "peak_scope": scope,
-            "ce_chunk_rows": (
-                trainer.loss.chunk_rows(data.num_items)
-                if isinstance(trainer.loss, losses.FullCrossEntropy)
-                else ""
-            ),
+            "ce_chunk_rows": ce_plan(trainer.loss, data.num_items, device),
         }
     )
     record["extra_mb"] = record["peak_rss_mb"] - before
@@ -582,7 +587,9 @@ training step (data, model, negative sampler); `peak_rss_mb`: peak from then on
 two evaluation passes. Interactions above a dataset's size replicate its users (fresh user ids, same
 items); `ml-1m-head` is PARTIAL MovieLens-1M (users 1..2998). `train_tokens`: positions with a
 training target, at most `max_len` per user. Catalogue points spread s3rec-beauty's items over N
-synthetic ids (real interactions, real sequences). `ce (before: one piece)` runs the CE of the code
+synthetic ids (real interactions, real sequences). `ce_chunk_rows`: positions per chunk of the chunked CE,
+or `positions x items` per block where the catalogue is too large for whole rows (`FullCrossEntropy.tiles`,
+from 2026-11-27). `ce (before: one piece)` runs the CE of the code
 before chunking (`one_piece_ce`: all `[T, N]` logits at once, autograd keeping the log-probabilities
 for the backward pass). `load_avg_1m`: the machine's load when the point started (2 = this run alone
 on the 2 cores).

@@ -175,3 +175,69 @@ def test_chunk_shapes_do_not_follow_the_number_of_targets() -> None:
             loss(hidden, torch.randint(1, 201, (1, count)), None, table).backward()
     logits_rows = {shape[0] for shape in shapes.seen if shape[1] == 8}  # [C, D] @ [D, N]
     assert logits_rows == {96, 32, 64}  # a 100-row budget: chunks of 96, the last one padded to 32k
+
+
+# ------------------------------------------------------------------------ blocks of positions x items
+@pytest.mark.parametrize(("rows", "cols"), [(1, 1), (4, 7), (5, 30), (40, 13), (2, 100)])
+def test_tiled_ce_matches_autograd(rows: int, cols: int) -> None:
+    hidden, table, targets = _inputs(4)
+    ref = _value_and_grads(_reference, hidden, targets, table)
+
+    def tiled(h: torch.Tensor, t: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+        pos = t > 0
+        return losses._ChunkedCrossEntropy.apply(h[pos], e[1:], t[pos] - 1, (rows, cols), torch.float64)
+
+    got = _value_and_grads(tiled, hidden, targets, table)
+    for a, b in zip(ref, got, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_tiled_ce_without_gradients_and_for_the_table_only() -> None:
+    hidden, table, targets = _inputs(6)
+    pos = targets > 0
+    expected = F.cross_entropy(hidden[pos] @ table[1:].T, targets[pos] - 1, reduction="sum")
+    total, grad_h, grad_items = losses._tiled_ce(
+        hidden.detach()[pos], table.detach()[1:], targets[pos] - 1, 3, 8, False, True
+    )
+    torch.testing.assert_close(total, expected.detach())
+    assert grad_h is None and grad_items is not None
+    torch.testing.assert_close(grad_items, torch.autograd.grad(expected, table)[0][1:])
+
+
+def _tiled() -> FullCrossEntropy:
+    """A loss that takes blocks of 3 positions by 4 items: its budget holds fewer float32 rows of 30
+    items than ``min_rows``."""
+    return FullCrossEntropy(chunk_bytes=3 * 4 * 4, min_rows=2, tile_rows=3)
+
+
+def test_catalogues_too_large_for_whole_rows_are_taken_in_blocks() -> None:
+    loss = FullCrossEntropy()
+    assert loss.tiles(100_000) is None  # 20 float32 rows in the 8 MiB budget: whole rows
+    assert loss.tiles(200_000) == (losses.CE_TILE_ROWS, losses.CE_CHUNK_BYTES // (4 * losses.CE_TILE_ROWS))
+    assert FullCrossEntropy(tile_rows=0).tiles(10**7) is None
+    assert _tiled().tiles(30) == (3, 4)
+
+
+@pytest.mark.parametrize("autocast", [False, True])
+@pytest.mark.parametrize("logit", [20.0, 150.0, -200.0])
+def test_tiled_ce_exact_for_certain_and_underflowing_targets(autocast: bool, logit: float) -> None:
+    # P[target] = 1 - 6e-8 at 20, e^-200 / 29 at -200: the loss and P_t - 1 come from L - z_t, never
+    # from 1 - P; at 150, exp(z) overflows float32 unless shifted by the largest logit; under autocast
+    # the blocks still run in float32
+    exact = _value_and_grads(_reference, *_swap(_confident(logit, torch.float64)))
+    hidden, table, targets = _confident(logit)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        got = _value_and_grads(lambda h, t, e: _tiled()(h, t, None, e), hidden, targets, table)
+    assert got[0].dtype == torch.float32
+    torch.testing.assert_close(got[0].double(), exact[0], rtol=1e-5, atol=1e-40)  # 150: 29 e^-150
+    torch.testing.assert_close(got[1].double(), exact[1], rtol=1e-5, atol=1e-12)
+    torch.testing.assert_close(got[2].double(), exact[2], rtol=1e-5, atol=1e-12)
+
+
+def test_tiled_ce_under_autocast_matches_float32() -> None:
+    hidden, table, targets = _inputs(7, torch.float32)
+    ref = _value_and_grads(_reference, hidden, targets, table)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = _value_and_grads(lambda h, t, e: _tiled()(h, t, None, e), hidden, targets, table)
+    for a, b in zip(ref, got, strict=True):
+        torch.testing.assert_close(a, b)

@@ -40,7 +40,7 @@ def test_bf16_epoch_runs_and_updates_weights(name: str, dataset, one_thread) -> 
 
 @pytest.mark.parametrize("loss", ["bce", "ce", "sampled_softmax", "gbce"])
 def test_bf16_loss_close_to_fp32(loss: str, dataset, one_thread, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(losses, "CE_CHUNK_BYTES", 4 * 60 * 7)  # chunk CE: 7 positions per chunk
+    monkeypatch.setattr(losses, "CE_CHUNK_BYTES", 4 * 60 * 16)  # chunk CE: 16 positions per chunk
     values = {}
     for precision in ("fp32", "bf16"):
         trainer = _trainer("sasrec", loss, dataset, replace(one_thread, precision=precision))
