@@ -47,11 +47,10 @@ CE_MIN_ROWS = 16
 CE_TILE_ROWS = 512
 """Full-softmax CE over a catalogue so large that the budget holds fewer than ``CE_MIN_ROWS`` float32 rows
 of logits (N > 131k items at 8 MiB): blocks of 512 positions by (budget / 2 KiB) items, two passes over
-the items (``_tiled_ce``), in float32 even under autocast. On the 2-core Xeon, 1,500 targets, d 64 (the
-same batch with ``_chunked_ce``'s 16-row chunks in float32 / bf16): 150k items 0.74 s (0.83 / 1.10 s),
-300k 1.49 s (2.34 / 4.20 s), 1M 4.6 s (8.4 / 14.3 s); at 100k items (20 float32 rows a chunk) 0.49 s
-against 0.47 s, so whole rows stay below the threshold. 512: 256 to 1,500 rows took within 7% of each
-other at 300k items. 0: never."""
+the items (``_tiled_ce``), in float32 even under autocast. SASRec epochs on Beauty's sequences spread
+over N items, 2-core Xeon (``benchmarks/results/scaling.md``): 150 s at 300k items against 192 s with
+16-row chunks, 500 s at 1M against 993 s. Below the threshold (100k items: 20 rows a chunk) whole rows
+were as fast per batch, and bf16 chunks of 16-32 rows slower than float32 ones. 0: never."""
 
 CE_ROW_QUANTUM = 32
 """CE chunks hold a multiple of this many rows (of ``rows``, where fewer), the last one padded with zero
@@ -259,8 +258,9 @@ def _tiled_ce(
     by ``cols`` items, two passes over the items per block of positions, in at least float32.
 
     With z_j = h . e_j the logits of one position, t its target, m the largest logit and
-    L = log sum_{j != t} exp(z_j) the log-sum of the others (pass 1: a running ``logaddexp`` of each item
-    block's ``logsumexp``, the target's logit read from its block and then excluded):
+    L = log sum_{j != t} exp(z_j) the log-sum of the others (pass 1: m and sum_{j != t} exp(z_j - m)
+    kept as running values over the item blocks, the sum rescaled when m grows; the target's logit read
+    from its block and then excluded):
 
         loss = log(exp(z_t) + exp(L)) - z_t = softplus(L - z_t),   lse = z_t + loss
         dloss/dz_j = exp(z_j - m) exp(m - lse) for j != t,   dloss/dz_t = P_t - 1 = -sigmoid(L - z_t)
@@ -273,9 +273,9 @@ def _tiled_ce(
     4 MB, so ``_chunked_ce`` is left with a few rows per chunk, products that run at a fraction of the
     machine's rate and rows that do not stay in cache.
 
-    Not in bf16: pass 1's logits would be rounded before their log-sum (from a shift known only after
-    it), and the gradients inherit that error (1-5% measured on small cases, against 0.3-0.5% for
-    ``_chunked_ce`` in bf16)."""
+    Not in bf16: pass 1's logits would be rounded before their log-sum (the shift that would keep them
+    exact is known only after it), and every gradient inherits that error through exp(m - lse): on
+    small cases it was several times ``_chunked_ce``'s error in bf16."""
     acc = torch.promote_types(torch.float32, torch.promote_types(h.dtype, items.dtype))
     grad_h = torch.empty_like(h, dtype=acc) if need_h else None  # [T, D]
     grad_items = torch.zeros_like(items, dtype=acc) if need_items else None  # [N, D]
