@@ -26,6 +26,7 @@ from seqrec.evaluation.ranking import (
     history_batch,
     mask_items,
     pessimistic_rank,
+    ranks_in_item_blocks,
 )
 from seqrec.models.base import SequenceModel
 
@@ -37,6 +38,12 @@ N = 12k) stay in cache while they are masked, ranked and (for coverage) cut to t
 Xeon (2 MB of L2 per core, a large shared L3), S3-Rec Beauty, 4 alternating rounds: a SASRec full-ranking
 pass 0.440 s against 0.496 s with 128 rows (1.13x; with coverage 1.05x; BERT4Rec 1.13x;
 ``benchmarks/results/ab_score-rows-256-beauty.md``). 128 had been chosen on the earlier AMD EPYC."""
+
+SCORE_ITEMS = 16384
+"""Items scored at a time where a catalogue has more than twice as many: a block of 256 users' scores then
+takes 16 MiB instead of 4 MB per user (1 GB at a million items, and as much again for the comparisons),
+and the ranks and top K are gathered block by block (``ranks_in_item_blocks``; the same ranks). The
+catalogue sweep of ``benchmarks/results/scaling.md`` measures the passes."""
 
 
 @torch.no_grad()
@@ -70,9 +77,14 @@ def evaluate(
     order = np.argsort(np.minimum(positions[rows], max_len), kind="stable")
     table = model.item_table() if sampler is None else None  # [N + 1, D], built once
     axis = 1 if cfg.coverage else 0  # the item axis of a block of scores
+    item_blocks = table is not None and len(table) > 2 * SCORE_ITEMS
     if table is not None:  # one block of scores and of comparisons, reused (views for the last, short one)
-        block_scores = torch.empty(len(table) * SCORE_ROWS, dtype=table.dtype, device=table.device)
-        block_flags = torch.empty(len(table) * SCORE_ROWS, dtype=count_dtype(len(table)), device=table.device)
+        rows_at_once = 15 if item_blocks else SCORE_ROWS  # in item blocks: fewer than 16 users only
+        block_scores = torch.empty(len(table) * rows_at_once, dtype=table.dtype, device=table.device)
+        block_flags = torch.empty(
+            len(table) * rows_at_once, dtype=count_dtype(len(table)), device=table.device
+        )
+    top_k = min(ks[-1], data.num_items) if cfg.coverage else 0
     batches = range(0, len(rows), cfg.batch_size)
     for i in tqdm(batches, desc=f"eval {part} ({protocol})", disable=not progress, leave=False):
         at = order[i : i + cfg.batch_size]  # positions in ``rows`` / ``ranks``
@@ -86,6 +98,16 @@ def evaluate(
             for j in range(0, len(chunk), SCORE_ROWS):  # a block of scores stays in cache
                 block = slice(j, j + SCORE_ROWS)
                 b = len(chunk[block])
+                if item_blocks and b >= 16:
+                    user_seen = seen[block] if seen is not None else None
+                    r, best = ranks_in_item_blocks(
+                        states[block], table, targets[block], user_seen, SCORE_ITEMS, top_k, axis == 0
+                    )
+                    ranks[at[block]] = r.cpu().numpy()
+                    if best is not None:
+                        for k in ks:
+                            covered[k][best[:, :k].cpu().numpy().ravel()] = True
+                    continue
                 # [b, N + 1] when the top K is needed (topk along rows), else [N + 1, b]: faster to make
                 shape = (b, len(table)) if axis == 1 else (len(table), b)
                 cells = b * len(table)  # of the reused blocks, this block's leading part

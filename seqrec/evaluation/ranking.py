@@ -63,3 +63,79 @@ def pessimistic_rank(
     t = target_scores.unsqueeze(item_dim)  # [B, 1] or [1, B]
     # one pass: higher ones and ties, less the target itself
     return torch.ge(scores, t, out=flags).sum(item_dim).long() - 1
+
+
+def ranks_in_item_blocks(
+    states: Tensor,
+    table: Tensor,
+    targets: Tensor,
+    seen: Tensor | None,
+    cols: int,
+    top_k: int = 0,
+    item_major: bool = True,
+) -> tuple[Tensor, Tensor | None]:
+    """``pessimistic_rank`` of ``targets [b]`` among the whole ``table [N + 1, D]`` for ``states [b, D]``,
+    the scores formed ``cols`` items at a time, so that a block of scores stays in cache however large
+    the catalogue (a whole row of a million items is 4 MB). With ``seen [b, H]`` (0 = padding) those
+    items score -inf first, the target too where it is among them (as ``mask_items`` does); with
+    ``top_k`` also each row's ``top_k`` best items (indices ``[b, top_k]``), merged block by block.
+
+    The targets' scores come from their own ``[b, b]`` product. Its diagonal holds the very values that
+    the catalogue's product holds, as long as the BLAS sums each score's D terms the same way in both:
+    so it does on the CPU for products of at least ~16 rows and columns (MKL; tiny ones take another
+    path), checked in the tests, and then the ranks equal those of one ``[b, N + 1]`` block. Hence at
+    least 16 users and blocks of at least ``cols // 2`` items (a small remainder joins the last block).
+    ``item_major``: blocks as ``[cols, b]`` (``table @ states.T``), faster to form when no top K is
+    needed."""
+    if len(targets) < 16 or cols < 16:
+        raise ValueError(f"blocks of {len(targets)} users by {cols} items: at least 16 of each")
+    num = table.shape[0]
+    target_scores = torch.mm(states, table[targets].T).diagonal().clone()  # [b]
+    if seen is not None:
+        seen = seen.to(states.device)
+        target_scores[(seen == targets[:, None]).any(1)] = float("-inf")
+    axis = 0 if item_major and not top_k else 1
+    dtype = count_dtype(num)
+    counts = torch.zeros(len(targets), dtype=torch.long, device=states.device)
+    best_scores: Tensor | None = None
+    best_items: Tensor | None = None
+    starts = list(range(0, num, cols))
+    if len(starts) > 1 and num - starts[-1] < cols // 2:  # no small last block (see above)
+        starts.pop()
+    ends = [*starts[1:], num]
+    widest = max(b1 - b0 for b0, b1 in zip(starts, ends, strict=True))
+    buffer = torch.empty(widest * len(targets), dtype=states.dtype, device=states.device)  # reused
+    flags = torch.empty(widest * len(targets), dtype=dtype, device=states.device)
+    for b0, b1 in zip(starts, ends, strict=True):
+        part = table[b0:b1]
+        cells = (b1 - b0) * len(targets)
+        if axis == 0:  # [M, b]
+            scores = torch.mm(part, states.T, out=buffer[:cells].view(b1 - b0, len(targets)))
+        else:  # [b, M]
+            scores = torch.mm(states, part.T, out=buffer[:cells].view(len(targets), b1 - b0))
+        if b0 == 0:
+            scores.select(axis, 0).fill_(float("-inf"))  # padding
+        if seen is not None:
+            _mask_block(scores, seen, b0, b1, axis)
+        counts += pessimistic_rank(scores, target_scores, axis, flags[:cells].view(scores.shape)) + 1
+        if top_k:
+            values, index = scores.topk(min(top_k, b1 - b0), dim=1)
+            if best_scores is not None and best_items is not None:
+                values = torch.cat([best_scores, values], 1)
+                index = torch.cat([best_items, index + b0], 1)
+                values, pick = values.topk(min(top_k, values.shape[1]), dim=1)
+                index = index.gather(1, pick)
+            best_scores, best_items = values, index
+    return counts - 1, best_items
+
+
+def _mask_block(scores: Tensor, seen: Tensor, b0: int, b1: int, axis: int) -> None:
+    """``mask_items`` for the items ``[b0, b1)`` of a block of scores: -inf at the seen ones that fall in
+    it. The others are clamped into the block and reduce with +inf (``amin``), which leaves any cell as
+    it is, even one that a seen item of the block shares: no host sync, no lost mask."""
+    inside = (seen >= b0) & (seen < b1)  # [b, H]
+    index = (seen - b0).clamp_(0, b1 - b0 - 1)
+    values = torch.where(inside, float("-inf"), float("inf")).to(scores.dtype)
+    if axis == 0:
+        index, values = index.T, values.T
+    scores.scatter_reduce_(axis, index, values, reduce="amin")

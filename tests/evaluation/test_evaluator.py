@@ -119,3 +119,72 @@ def test_item_major_scores_give_the_same_ranks(trained: SeqRec, filter_seen: boo
     for key, value in without.items():
         assert with_cov[key] == pytest.approx(value), key
     assert 0 < without["MRR"] < 1
+
+
+@pytest.mark.parametrize("coverage", [True, False])
+@pytest.mark.parametrize("filter_seen", [False, True])
+def test_item_blocks_give_the_same_record(
+    trained: SeqRec, monkeypatch: pytest.MonkeyPatch, coverage: bool, filter_seen: bool
+) -> None:
+    """A catalogue scored 16 items at a time (blocks of 55 users, the last 10 in one piece) gives the
+    record of whole rows: the same ranks, the same top-K coverage."""
+    from seqrec.evaluation import evaluator
+
+    data = trained.data
+    assert data is not None
+    cfg = trained.config.evaluation.model_copy(update={"filter_seen": filter_seen, "coverage": coverage})
+    whole = evaluate(trained.model, data, cfg, part="test", max_len=10)  # type: ignore[arg-type]
+    monkeypatch.setattr(evaluator, "SCORE_ITEMS", 16)  # 61 rows: blocks of 16, 16, 16, 13
+    monkeypatch.setattr(evaluator, "SCORE_ROWS", 55)  # 120 users: 55, 55 in item blocks, 10 whole
+    blocks = evaluate(trained.model, data, cfg, part="test", max_len=10)  # type: ignore[arg-type]
+    assert blocks == whole
+
+
+def _random_ranking(seed: int, users: int, num: int) -> tuple[torch.Tensor, ...]:
+    g = torch.Generator().manual_seed(seed)
+    table = torch.randn(num, 32, generator=g)  # [N + 1, D]
+    table[9] = table[4]  # two items with the same vector: exact ties
+    states = torch.randn(users, 32, generator=g)
+    targets = torch.randint(1, num, (users,), generator=g)
+    targets[0] = 4
+    seen = torch.randint(0, num, (users, 30), generator=g)  # 0: padding
+    seen[:, :3] = 0
+    seen[1, 5] = targets[1]  # a target among the seen items: ranked last
+    return table, states, targets, seen
+
+
+@pytest.mark.parametrize("users", [16, 37, 256])
+@pytest.mark.parametrize("cols", [16, 100, 1000])
+@pytest.mark.parametrize("item_major", [True, False])
+@pytest.mark.parametrize("filter_seen", [False, True])
+def test_ranks_in_item_blocks_equal_whole_rows(
+    users: int, cols: int, item_major: bool, filter_seen: bool
+) -> None:
+    from seqrec.evaluation.ranking import mask_items, ranks_in_item_blocks
+
+    table, states, targets, seen = _random_ranking(users + cols, users, 2001)
+    scores = states @ table.T  # [b, N + 1]
+    scores[:, 0] = float("-inf")
+    if filter_seen:
+        mask_items(scores, seen)
+    expected = pessimistic_rank(scores, scores.gather(1, targets[:, None])[:, 0])
+    top_k = 0 if item_major else 10
+    ranks, top = ranks_in_item_blocks(
+        states, table, targets, seen if filter_seen else None, cols, top_k, item_major
+    )
+    assert torch.equal(ranks, expected)
+    if filter_seen:
+        assert ranks[1] == 2000  # every other item scores at least -inf
+    if top_k:
+        assert top is not None
+        # a top K of the whole rows (items 4 and 9 tie: either may take the last place)
+        assert torch.equal(scores.gather(1, top).sort(1).values, scores.topk(10, 1).values.sort(1).values)
+        assert all(len(set(row)) == 10 for row in top.tolist())
+
+
+def test_item_blocks_need_sixteen_users_and_items() -> None:
+    from seqrec.evaluation.ranking import ranks_in_item_blocks
+
+    table, states, targets, _ = _random_ranking(0, 15, 100)
+    with pytest.raises(ValueError, match="at least 16"):
+        ranks_in_item_blocks(states, table, targets, None, 64)
