@@ -581,7 +581,8 @@ JSON's `timed_passes`) and scaled by `batches_epoch / batches_timed` when `extra
 `full-ranking eval` rows it is one full-ranking pass over every test user, extrapolated from the first
 `eval_users` users (the evaluator encodes 512 users at a time, in order of history length, and scores
 them `SCORE_ROWS` at a time, 256 since 9205c81; above 32,768 items `SCORE_ITEMS` items at a time, 16,384,
-since 569fdc5). `rss_before_mb`: resident memory before the first training step (data, model, negative sampler); `peak_rss_mb`: peak from then on
+since 569fdc5). `rss_before_mb`: resident memory before the first training step (data, model, negative
+sampler); `peak_rss_mb`: peak from then on
 (warm-up and timed batches: Adam's state, activations, logits); `extra_mb` = the difference (on CUDA:
 `torch.cuda.max_memory_allocated` above what was allocated before). Evaluation rows: the same around
 two evaluation passes. Interactions above a dataset's size replicate its users (fresh user ids, same
