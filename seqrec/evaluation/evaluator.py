@@ -21,6 +21,7 @@ from seqrec.data.dataset import SequenceDataset
 from seqrec.data.negatives import NegativeSampler
 from seqrec.evaluation.metrics import coverage, metrics_from_ranks
 from seqrec.evaluation.ranking import (
+    ITEM_BLOCK_MIN,
     count_dtype,
     full_histories,
     history_batch,
@@ -79,7 +80,7 @@ def evaluate(
     axis = 1 if cfg.coverage else 0  # the item axis of a block of scores
     item_blocks = table is not None and len(table) > 2 * SCORE_ITEMS
     if table is not None:  # one block of scores and of comparisons, reused (views for the last, short one)
-        rows_at_once = 15 if item_blocks else SCORE_ROWS  # in item blocks: fewer than 16 users only
+        rows_at_once = ITEM_BLOCK_MIN - 1 if item_blocks else SCORE_ROWS  # the few users left whole
         block_scores = torch.empty(len(table) * rows_at_once, dtype=table.dtype, device=table.device)
         block_flags = torch.empty(
             len(table) * rows_at_once, dtype=count_dtype(len(table)), device=table.device
@@ -98,7 +99,7 @@ def evaluate(
             for j in range(0, len(chunk), SCORE_ROWS):  # a block of scores stays in cache
                 block = slice(j, j + SCORE_ROWS)
                 b = len(chunk[block])
-                if item_blocks and b >= 16:
+                if item_blocks and b >= ITEM_BLOCK_MIN:
                     user_seen = seen[block] if seen is not None else None
                     r, best = ranks_in_item_blocks(
                         states[block], table, targets[block], user_seen, SCORE_ITEMS, top_k, axis == 0
@@ -119,7 +120,7 @@ def evaluate(
                 flags = block_flags[:cells].view(shape)
                 ranks[at[block]] = pessimistic_rank(scores, target_scores, axis, flags).cpu().numpy()
                 if cfg.coverage:
-                    top = scores.topk(min(ks[-1], data.num_items), dim=1).indices.cpu().numpy()  # [b, K]
+                    top = scores.topk(top_k, dim=1).indices.cpu().numpy()  # [b, K]
                     for k in ks:
                         covered[k][top[:, :k].ravel()] = True
         else:

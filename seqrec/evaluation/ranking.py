@@ -65,6 +65,10 @@ def pessimistic_rank(
     return torch.ge(scores, t, out=flags).sum(item_dim).long() - 1
 
 
+ITEM_BLOCK_MIN = 16
+"""Fewest users and items in a block of ``ranks_in_item_blocks`` (below, the BLAS may sum differently)."""
+
+
 def ranks_in_item_blocks(
     states: Tensor,
     table: Tensor,
@@ -87,8 +91,8 @@ def ranks_in_item_blocks(
     least 16 users and blocks of at least ``cols // 2`` items (a small remainder joins the last block).
     ``item_major``: blocks as ``[cols, b]`` (``table @ states.T``), faster to form when no top K is
     needed."""
-    if len(targets) < 16 or cols < 16:
-        raise ValueError(f"blocks of {len(targets)} users by {cols} items: at least 16 of each")
+    if min(len(targets), cols) < ITEM_BLOCK_MIN:
+        raise ValueError(f"blocks of {len(targets)} users by {cols} items: at least {ITEM_BLOCK_MIN} of each")
     num = table.shape[0]
     target_scores = torch.mm(states, table[targets].T).diagonal().clone()  # [b]
     if seen is not None:
