@@ -101,8 +101,7 @@ def ranks_in_item_blocks(
     axis = 0 if item_major and not top_k else 1
     dtype = count_dtype(num)
     counts = torch.zeros(len(targets), dtype=torch.long, device=states.device)
-    best_scores: Tensor | None = None
-    best_items: Tensor | None = None
+    best: tuple[Tensor, Tensor] | None = None  # each row's top K so far: scores, items
     starts = list(range(0, num, cols))
     if len(starts) > 1 and num - starts[-1] < cols // 2:  # no small last block (see above)
         starts.pop()
@@ -124,13 +123,12 @@ def ranks_in_item_blocks(
         counts += pessimistic_rank(scores, target_scores, axis, flags[:cells].view(scores.shape)) + 1
         if top_k:
             values, index = scores.topk(min(top_k, b1 - b0), dim=1)
-            if best_scores is not None and best_items is not None:
-                values = torch.cat([best_scores, values], 1)
-                index = torch.cat([best_items, index + b0], 1)
+            if best is not None:
+                values, index = torch.cat([best[0], values], 1), torch.cat([best[1], index + b0], 1)
                 values, pick = values.topk(min(top_k, values.shape[1]), dim=1)
                 index = index.gather(1, pick)
-            best_scores, best_items = values, index
-    return counts - 1, best_items
+            best = values, index
+    return counts - 1, best[1] if best is not None else None
 
 
 def _mask_block(scores: Tensor, seen: Tensor, b0: int, b1: int, axis: int) -> None:

@@ -287,13 +287,13 @@ def _tiled_ce(
         for start in range(0, count, rows):
             h_chunk = h_c[start : start + rows]  # [C, D]
             target = classes[start : start + rows]  # [C]
+            where = [_block_targets(target, b0, b1) for b0, b1 in blocks]  # (hit, column) per block
             z_t = torch.full((len(h_chunk),), -math.inf, dtype=acc, device=h.device)
             top = torch.full_like(z_t, -math.inf)  # m, so far
             rest = torch.zeros_like(z_t)  # sum_{j != t} exp(z_j - m), so far
-            for b0, b1 in blocks:  # pass 1
+            for (b0, b1), (hit, local) in zip(blocks, where, strict=True):  # pass 1
                 logits = h_chunk @ items_c[b0:b1].T  # [C, M]
                 new_top = torch.maximum(top, logits.amax(1))
-                hit, local = _block_targets(target, b0, b1)
                 z = logits.gather(1, local[:, None])[:, 0]
                 z_t = torch.where(hit, z, z_t)
                 logits.scatter_(1, local[:, None], torch.where(hit, -math.inf, z)[:, None])
@@ -308,9 +308,8 @@ def _tiled_ce(
             target_grad = -torch.sigmoid(gap) / scale[:, 0]  # P_t - 1 in pass 2's units
             h_scaled = h_chunk * scale
             chunk_grad = torch.zeros_like(h_chunk)  # [C, D]
-            for b0, b1 in blocks:  # pass 2
+            for (b0, b1), (hit, local) in zip(blocks, where, strict=True):  # pass 2
                 probs = torch.addmm(-top[:, None], h_chunk, items_c[b0:b1].T).exp_()  # [C, M]
-                hit, local = _block_targets(target, b0, b1)
                 kept = probs.gather(1, local[:, None])[:, 0]
                 probs.scatter_(1, local[:, None], torch.where(hit, target_grad, kept)[:, None])
                 if grad_h is not None:
