@@ -5,7 +5,8 @@
 * ``max_len`` grows (50 ... 1000) on ``ml-1m-head``, whose histories are long (PARTIAL MovieLens-1M);
 * the catalogue grows (10^4 ... 10^6 items): the real interactions of ``s3rec-beauty`` with their items
   spread over N synthetic ids (many-to-one below the real catalogue), comparing full-softmax CE (chunked,
-  and the code before chunking while memory allows) with sampled softmax, plus full-ranking evaluation;
+  and the code before chunking while memory allows) with sampled softmax, plus full-ranking evaluation
+  and top-100 recommendations for every user (`recommend-batch`);
 * ``ce_memory``: s3rec-beauty CE with its real catalogue, chunked vs the code before, one full epoch.
 
 Every point runs in a fresh subprocess (``--point JSON``): data arrays prepared once by the parent, a
@@ -54,6 +55,8 @@ from seqrec.evaluation.evaluator import evaluate
 from seqrec.io import atomic_write, write_json_atomic
 from seqrec.models import build_model
 from seqrec.nn import losses
+from seqrec.serving.batch import write_recommendations
+from seqrec.serving.recommender import Recommender
 from seqrec.training.trainer import Trainer
 
 SWEEPS = ("interactions", "max_len", "catalogue", "ce_memory")
@@ -172,6 +175,16 @@ def plan(preset: str, sweeps: list[str]) -> list[dict[str, Any]]:
                 num_items=n,
                 loss="bce",
                 phase="eval",
+                eval_users=256 if smoke else 2048,
+                **{**base, "batches": None},
+            )
+            add(
+                "catalogue",
+                "top-100 recommendations",
+                n,
+                num_items=n,
+                loss="bce",
+                phase="recommend",
                 eval_users=256 if smoke else 2048,
                 **{**base, "batches": None},
             )
@@ -320,6 +333,8 @@ def run_point(spec: dict[str, Any], arrays: Path) -> dict[str, Any]:
     }
     if spec.get("phase") == "eval":
         return {**record, **eval_point(model, data, cfg, spec, device)}
+    if spec.get("phase") == "recommend":
+        return {**record, **recommend_point(model, data, cfg, spec, device)}
     trainer = Trainer(model, data, cfg, runtime)
     objective = trainer.objective
     epoch_batches = objective.num_batches(cfg.training.batch_size)
@@ -388,6 +403,42 @@ def eval_point(
         "extrapolated": len(chosen) < len(has),
         "timed_seconds": seconds,
         "epoch_seconds": seconds * len(has) / len(chosen),
+        "rss_before_mb": before,
+        "peak_rss_mb": peak_rss_mb(),
+        "peak_scope": scope,
+    }
+    record["extra_mb"] = record["peak_rss_mb"] - before
+    if device.type == "cuda":
+        record["cuda_peak_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
+        record["extra_mb"] = record["cuda_peak_mb"]
+    return record
+
+
+def recommend_point(
+    model: torch.nn.Module, data: SequenceDataset, cfg: Any, spec: dict[str, Any], device: torch.device
+) -> dict[str, Any]:
+    """``seqrec recommend-batch`` (``write_recommendations``, k = 100, seen items removed, its default
+    chunks) for the first ``eval_users`` users, extrapolated to all."""
+    rec = Recommender(model, data, max_len=spec["max_len"], device=device)
+    users = data.users.to_external(np.arange(1, min(spec["eval_users"], data.num_users) + 1))
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "recs.parquet"
+        write_recommendations(rec, out, users=users, k=100, progress=False)  # warm-up
+        before = rss_mb()
+        scope = "recommendations" if reset_peak_rss() else "whole process"
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+            torch.cuda.reset_peak_memory_stats(device)
+        summary = write_recommendations(rec, out, users=users, k=100, progress=False)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+    record = {
+        "eval_users_timed": summary.users,
+        "eval_users": data.num_users,
+        "recommend_chunks": summary.chunks,
+        "extrapolated": summary.users < data.num_users,
+        "timed_seconds": summary.seconds,
+        "epoch_seconds": summary.seconds * data.num_users / summary.users,
         "rss_before_mb": before,
         "peak_rss_mb": peak_rss_mb(),
         "peak_scope": scope,
@@ -581,8 +632,10 @@ JSON's `timed_passes`) and scaled by `batches_epoch / batches_timed` when `extra
 `full-ranking eval` rows it is one full-ranking pass over every test user, extrapolated from the first
 `eval_users` users (the evaluator encodes 512 users at a time, in order of history length, and scores
 them `SCORE_ROWS` at a time, 256 since 9205c81; above 32,768 items `SCORE_ITEMS` items at a time, 16,384,
-since 569fdc5). `rss_before_mb`: resident memory before the first training step (data, model, negative
-sampler); `peak_rss_mb`: peak from then on
+since 569fdc5); for `top-100 recommendations` rows it is `seqrec recommend-batch` (`write_recommendations`:
+k = 100, seen items removed, Parquet, its default chunks: `recommend_chunks`) for every user, extrapolated
+from the first `eval_users`. `rss_before_mb`: resident memory before the first training step (data,
+model, negative sampler); `peak_rss_mb`: peak from then on
 (warm-up and timed batches: Adam's state, activations, logits); `extra_mb` = the difference (on CUDA:
 `torch.cuda.max_memory_allocated` above what was allocated before). Evaluation rows: the same around
 two evaluation passes. Interactions above a dataset's size replicate its users (fresh user ids, same
