@@ -28,6 +28,7 @@ from seqrec.evaluation.ranking import (
     mask_items,
     pessimistic_rank,
     ranks_in_item_blocks,
+    uses_item_blocks,
 )
 from seqrec.models.base import SequenceModel
 
@@ -39,12 +40,6 @@ N = 12k) stay in cache while they are masked, ranked and (for coverage) cut to t
 Xeon (2 MB of L2 per core, a large shared L3), S3-Rec Beauty, 4 alternating rounds: a SASRec full-ranking
 pass 0.440 s against 0.496 s with 128 rows (1.13x; with coverage 1.05x; BERT4Rec 1.13x;
 ``benchmarks/results/ab_score-rows-256-beauty.md``). 128 had been chosen on the earlier AMD EPYC."""
-
-SCORE_ITEMS = 16384
-"""Items scored at a time where a catalogue has more than twice as many: a block of 256 users' scores then
-takes 16 MiB instead of 4 MB per user (1 GB at a million items, and as much again for the comparisons),
-and the ranks and top K are gathered block by block (``ranks_in_item_blocks``; the same ranks). The
-catalogue sweep of ``benchmarks/results/scaling.md`` measures the passes."""
 
 
 @torch.no_grad()
@@ -78,7 +73,7 @@ def evaluate(
     order = np.argsort(np.minimum(positions[rows], max_len), kind="stable")
     table = model.item_table() if sampler is None else None  # [N + 1, D], built once
     axis = 1 if cfg.coverage else 0  # the item axis of a block of scores
-    item_blocks = table is not None and len(table) > 2 * SCORE_ITEMS
+    item_blocks = table is not None and uses_item_blocks(data.num_items)
     if table is not None:  # one block of scores and of comparisons, reused (views for the last, short one)
         rows_at_once = ITEM_BLOCK_MIN - 1 if item_blocks else SCORE_ROWS  # the few users left whole
         block_scores = torch.empty(len(table) * rows_at_once, dtype=table.dtype, device=table.device)
@@ -102,7 +97,7 @@ def evaluate(
                 if item_blocks and b >= ITEM_BLOCK_MIN:
                     user_seen = seen[block] if seen is not None else None
                     r, best = ranks_in_item_blocks(
-                        states[block], table, targets[block], user_seen, SCORE_ITEMS, top_k, axis == 0
+                        states[block], table, targets[block], user_seen, top_k, axis == 0
                     )
                     ranks[at[block]] = r.cpu().numpy()
                     if best is not None:

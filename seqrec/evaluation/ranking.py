@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -66,7 +68,95 @@ def pessimistic_rank(
 
 
 ITEM_BLOCK_MIN = 16
-"""Fewest users and items in a block of ``ranks_in_item_blocks`` (below, the BLAS may sum differently)."""
+"""Fewest users and items in a block of ``item_block_scores`` (below, the BLAS may sum differently)."""
+
+SCORE_ITEMS = 16384
+"""Items scored at a time where a catalogue has more than twice as many (``uses_item_blocks``): a block of
+256 users' scores then takes 16 MiB instead of 4 MB per user (1 GB at a million items, and as much again
+for the comparisons). The evaluator's ranks and the recommender's top K are gathered block by block, the
+same as from whole rows. The catalogue sweep of ``benchmarks/results/scaling.md`` measures both."""
+
+
+def uses_item_blocks(num_items: int, users: int = ITEM_BLOCK_MIN) -> bool:
+    """Whether ``users`` rows of scores over ``num_items + 1`` items are formed ``SCORE_ITEMS`` at a time."""
+    return num_items + 1 > 2 * SCORE_ITEMS and users >= ITEM_BLOCK_MIN
+
+
+def item_block_bounds(num: int, cols: int) -> list[tuple[int, int]]:
+    """``[b0, b1)`` blocks of ``cols`` of ``num`` items; a remainder narrower than ``cols // 2`` joins the
+    last block."""
+    starts = list(range(0, num, cols))
+    if len(starts) > 1 and num - starts[-1] < cols // 2:
+        starts.pop()
+    return list(zip(starts, [*starts[1:], num], strict=True))
+
+
+def item_block_scores(
+    states: Tensor, table: Tensor, seen: Tensor | None, cols: int, item_major: bool
+) -> Iterator[tuple[int, Tensor]]:
+    """The scores of ``states [b, D]`` against ``table [N + 1, D]``, ``cols`` items at a time
+    (``item_block_bounds``): ``(b0, scores)`` with scores ``[M, b]`` (``item_major``) or ``[b, M]`` for the
+    items ``b0 .. b0 + M``, the padding item and each row's ``seen [b, H]`` items (0 = padding) at -inf, as
+    ``mask_items`` sets them. Every block is written into the same buffer: use it before asking for the
+    next.
+
+    Each block holds the very values that one ``[b, N + 1]`` product holds, as long as the BLAS sums each
+    score's D terms the same way in both: so it does on the CPU for products of at least ~16 rows and
+    columns (MKL; tiny ones take another path), checked in the tests. Hence at least ``ITEM_BLOCK_MIN``
+    users and items per block, and no last block narrower than ``cols // 2``."""
+    if min(len(states), cols) < ITEM_BLOCK_MIN:
+        raise ValueError(f"blocks of {len(states)} users by {cols} items: at least {ITEM_BLOCK_MIN} of each")
+    bounds = item_block_bounds(len(table), cols)
+    if seen is not None:
+        seen = seen.to(states.device)
+    widest = max(b1 - b0 for b0, b1 in bounds)
+    buffer = torch.empty(widest * len(states), dtype=states.dtype, device=states.device)
+    axis = 0 if item_major else 1
+    for b0, b1 in bounds:
+        part = table[b0:b1]
+        cells = buffer[: (b1 - b0) * len(states)]
+        if item_major:  # [M, b]
+            scores = torch.mm(part, states.T, out=cells.view(b1 - b0, len(states)))
+        else:  # [b, M]
+            scores = torch.mm(states, part.T, out=cells.view(len(states), b1 - b0))
+        if b0 == 0:
+            scores.select(axis, 0).fill_(float("-inf"))  # padding
+        if seen is not None:
+            _mask_block(scores, seen, b0, b1, axis)
+        yield b0, scores
+
+
+def merge_top_k(
+    best: tuple[Tensor, Tensor] | None, values: Tensor, items: Tensor, k: int
+) -> tuple[Tensor, Tensor]:
+    """Each row's ``k`` best of the lists so far (``best``: scores and items ``[b, <= k]``) and of new
+    ones (``values`` and ``items``), best first."""
+    if best is not None:
+        values, items = torch.cat([best[0], values], 1), torch.cat([best[1], items], 1)
+    values, pick = values.topk(min(k, values.shape[1]), dim=1)
+    return values, items.gather(1, pick)
+
+
+def top_k_in_item_blocks(
+    states: Tensor,
+    table: Tensor,
+    seen: Tensor | None,
+    k: int,
+    allowed: Tensor | None = None,
+    cols: int | None = None,
+) -> tuple[Tensor, Tensor]:
+    """``scores.topk(k)`` of each row of ``states [b, D]`` against ``table [N + 1, D]`` with the padding
+    and ``seen [b, H]`` items at -inf, and with ``allowed [N + 1]`` (bool) the items it forbids too; the
+    scores formed ``cols`` (default ``SCORE_ITEMS``) items at a time (``item_block_scores``), so that memory
+    holds ``[b, cols]`` of them however large the catalogue. Returns scores and items, ``[b, k]`` each."""
+    best: tuple[Tensor, Tensor] | None = None
+    for b0, scores in item_block_scores(states, table, seen, cols or SCORE_ITEMS, item_major=False):
+        if allowed is not None:
+            scores.masked_fill_(~allowed[b0 : b0 + scores.shape[1]], float("-inf"))
+        values, index = scores.topk(min(k, scores.shape[1]), dim=1)
+        best = merge_top_k(best, values, index + b0, k)
+    assert best is not None
+    return best
 
 
 def ranks_in_item_blocks(
@@ -74,60 +164,40 @@ def ranks_in_item_blocks(
     table: Tensor,
     targets: Tensor,
     seen: Tensor | None,
-    cols: int,
     top_k: int = 0,
     item_major: bool = True,
+    cols: int | None = None,
 ) -> tuple[Tensor, Tensor | None]:
     """``pessimistic_rank`` of ``targets [b]`` among the whole ``table [N + 1, D]`` for ``states [b, D]``,
-    the scores formed ``cols`` items at a time, so that a block of scores stays in cache however large
-    the catalogue (a whole row of a million items is 4 MB). With ``seen [b, H]`` (0 = padding) those
-    items score -inf first, the target too where it is among them (as ``mask_items`` does); with
-    ``top_k`` also each row's ``top_k`` best items (indices ``[b, top_k]``), merged block by block.
+    the scores formed ``cols`` (default ``SCORE_ITEMS``) items at a time (``item_block_scores``), so that a
+    block of scores stays in cache however large the catalogue (a whole row of a million items is 4 MB).
+    With ``seen [b, H]`` (0 = padding) those items score -inf first, the target too where it is among them
+    (as ``mask_items`` does); with ``top_k`` also each row's ``top_k`` best items (indices ``[b, top_k]``),
+    merged block by block.
 
-    The targets' scores come from their own ``[b, b]`` product. Its diagonal holds the very values that
-    the catalogue's product holds, as long as the BLAS sums each score's D terms the same way in both:
-    so it does on the CPU for products of at least ~16 rows and columns (MKL; tiny ones take another
-    path), checked in the tests, and then the ranks equal those of one ``[b, N + 1]`` block. Hence at
-    least 16 users and blocks of at least ``cols // 2`` items (a small remainder joins the last block).
-    ``item_major``: blocks as ``[cols, b]`` (``table @ states.T``), faster to form when no top K is
-    needed."""
-    if min(len(targets), cols) < ITEM_BLOCK_MIN:
-        raise ValueError(f"blocks of {len(targets)} users by {cols} items: at least {ITEM_BLOCK_MIN} of each")
+    The targets' scores come from their own ``[b, b]`` product, whose diagonal holds the values of the
+    catalogue's product where the blocks do (``item_block_scores``): the ranks then equal those of one
+    ``[b, N + 1]`` block. ``item_major``: blocks as ``[cols, b]`` (``table @ states.T``), faster to form
+    when no top K is needed."""
     num = table.shape[0]
+    cols = cols or SCORE_ITEMS
+    blocks = item_block_scores(states, table, seen, cols, item_major and not top_k)
     target_scores = torch.mm(states, table[targets].T).diagonal().clone()  # [b]
     if seen is not None:
         seen = seen.to(states.device)
         target_scores[(seen == targets[:, None]).any(1)] = float("-inf")
     axis = 0 if item_major and not top_k else 1
-    dtype = count_dtype(num)
     counts = torch.zeros(len(targets), dtype=torch.long, device=states.device)
     best: tuple[Tensor, Tensor] | None = None  # each row's top K so far: scores, items
-    starts = list(range(0, num, cols))
-    if len(starts) > 1 and num - starts[-1] < cols // 2:  # no small last block (see above)
-        starts.pop()
-    ends = [*starts[1:], num]
-    widest = max(b1 - b0 for b0, b1 in zip(starts, ends, strict=True))
-    buffer = torch.empty(widest * len(targets), dtype=states.dtype, device=states.device)  # reused
-    flags = torch.empty(widest * len(targets), dtype=dtype, device=states.device)
-    for b0, b1 in zip(starts, ends, strict=True):
-        part = table[b0:b1]
-        cells = (b1 - b0) * len(targets)
-        if axis == 0:  # [M, b]
-            scores = torch.mm(part, states.T, out=buffer[:cells].view(b1 - b0, len(targets)))
-        else:  # [b, M]
-            scores = torch.mm(states, part.T, out=buffer[:cells].view(len(targets), b1 - b0))
-        if b0 == 0:
-            scores.select(axis, 0).fill_(float("-inf"))  # padding
-        if seen is not None:
-            _mask_block(scores, seen, b0, b1, axis)
-        counts += pessimistic_rank(scores, target_scores, axis, flags[:cells].view(scores.shape)) + 1
+    widest = max(b1 - b0 for b0, b1 in item_block_bounds(num, cols))
+    flags = torch.empty(widest * len(targets), dtype=count_dtype(num), device=states.device)  # reused
+    for b0, scores in blocks:
+        counts += (
+            pessimistic_rank(scores, target_scores, axis, flags[: scores.numel()].view(scores.shape)) + 1
+        )
         if top_k:
-            values, index = scores.topk(min(top_k, b1 - b0), dim=1)
-            if best is not None:
-                values, index = torch.cat([best[0], values], 1), torch.cat([best[1], index + b0], 1)
-                values, pick = values.topk(min(top_k, values.shape[1]), dim=1)
-                index = index.gather(1, pick)
-            best = values, index
+            values, index = scores.topk(min(top_k, scores.shape[1]), dim=1)
+            best = merge_top_k(best, values, index + b0, top_k)
     return counts - 1, best[1] if best is not None else None
 
 

@@ -41,7 +41,18 @@ class BatchSummary:
         return self.users / self.seconds if self.seconds > 0 else float("inf")
 
 
-def default_chunk_size(num_items: int) -> int:
+ITEM_BLOCK_CHUNK = 512
+"""Users per chunk where the recommender scores the catalogue in item blocks
+(``Recommender.scores_in_item_blocks``): ``[512, SCORE_ITEMS]`` scores at a time, 32 MiB, whatever the
+catalogue's size; a chunk sized by whole rows would hold 16 users at a million items, and each chunk
+reads the whole item table again."""
+
+
+def default_chunk_size(num_items: int, item_blocks: bool = False) -> int:
+    """Users per chunk: ``ITEM_BLOCK_CHUNK`` with ``item_blocks``, else as many as fit whole rows of
+    scores in ``SCORES_BYTES_PER_CHUNK`` (at most 4,096)."""
+    if item_blocks:
+        return ITEM_BLOCK_CHUNK
     return int(max(1, min(4096, SCORES_BYTES_PER_CHUNK // (4 * (num_items + 1)))))
 
 
@@ -73,11 +84,12 @@ def write_recommendations(
         if users is None
         else data.users.to_internal(list(users)) - 1
     )
-    chunk = chunk_size or default_chunk_size(data.num_items)
-    if chunk < 1:
-        raise ValueError("chunk_size must be at least 1")
     allowed = rec.allowed_mask(exclude, include_only)
     mode: Retrieval = "model" if include_only is not None else retrieval
+    model_scoring = mode == "model" or rec.index is None
+    chunk = chunk_size or default_chunk_size(data.num_items, model_scoring and rec.scores_in_item_blocks)
+    if chunk < 1:
+        raise ValueError("chunk_size must be at least 1")
     with_titles = titles and rec.has_titles
     schema = _schema(data.users.dtype, data.items.dtype, with_titles)
     out = Path(out)

@@ -35,7 +35,13 @@ from seqrec.config import RunConfig
 from seqrec.data.batch import SequenceBatch
 from seqrec.data.dataset import SequenceDataset
 from seqrec.data.sequences import Sequences
-from seqrec.evaluation.ranking import full_histories, history_batch, mask_items
+from seqrec.evaluation.ranking import (
+    full_histories,
+    history_batch,
+    mask_items,
+    top_k_in_item_blocks,
+    uses_item_blocks,
+)
 from seqrec.models.base import SequenceModel
 from seqrec.run_dir import load_run
 from seqrec.serving.index import IndexConfig, RetrievalIndex, file_sha256
@@ -475,18 +481,36 @@ class Recommender:
             out[i : i + len(part)] = self.model.user_state(batch).float().cpu().numpy()
         return out
 
+    @property
+    def scores_in_item_blocks(self) -> bool:
+        """Whether model scoring forms the scores of batches of at least ``ITEM_BLOCK_MIN`` users
+        ``SCORE_ITEMS`` items at a time (``top_k_in_item_blocks``): for catalogues of more than twice that
+        many, when the model scores by ``score_all``'s inner product of user state and item table."""
+        plain = type(self.model).score_all is SequenceModel.score_all
+        return plain and uses_item_blocks(self.data.num_items)
+
+    @cached_property
+    def _score_table(self) -> torch.Tensor:
+        """``item_table()`` as model scoring uses it (device and dtype of the model), built once."""
+        return self.model.item_table().detach()
+
     @torch.no_grad()
     def _model_top_k(
         self, batch: SequenceBatch, seen: torch.Tensor | None, k: int, allowed: np.ndarray | None
     ) -> RankedLists:
-        scores = self.model.score_all(batch).float()  # [B, N + 1]
-        if seen is not None:
-            mask_items(scores, seen)
-        if allowed is not None:
-            scores = scores.masked_fill(~torch.from_numpy(allowed).to(scores.device), float("-inf"))
-        top = scores.topk(k, dim=1)
-        values = top.values.cpu().numpy()
-        return RankedLists(np.where(np.isfinite(values), top.indices.cpu().numpy(), 0), values)
+        mask = None if allowed is None else torch.from_numpy(allowed).to(self.device)  # [N + 1]
+        if self.scores_in_item_blocks and uses_item_blocks(self.data.num_items, len(batch.items)):
+            states = self.model.user_state(batch)  # [B, D]
+            values, items = top_k_in_item_blocks(states, self._score_table, seen, k, mask)
+        else:
+            scores = self.model.score_all(batch).float()  # [B, N + 1]
+            if seen is not None:
+                mask_items(scores, seen)
+            if mask is not None:
+                scores.masked_fill_(~mask, float("-inf"))
+            values, items = scores.topk(k, dim=1)
+        top = values.float().cpu().numpy()
+        return RankedLists(np.where(np.isfinite(top), items.cpu().numpy(), 0), top)
 
     @torch.no_grad()
     def _index_top_k(

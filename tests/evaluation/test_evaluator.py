@@ -128,13 +128,13 @@ def test_item_blocks_give_the_same_record(
 ) -> None:
     """A catalogue scored 16 items at a time (blocks of 55 users, the last 10 in one piece) gives the
     record of whole rows: the same ranks, the same top-K coverage."""
-    from seqrec.evaluation import evaluator
+    from seqrec.evaluation import evaluator, ranking
 
     data = trained.data
     assert data is not None
     cfg = trained.config.evaluation.model_copy(update={"filter_seen": filter_seen, "coverage": coverage})
     whole = evaluate(trained.model, data, cfg, part="test", max_len=10)  # type: ignore[arg-type]
-    monkeypatch.setattr(evaluator, "SCORE_ITEMS", 16)  # 61 rows: blocks of 16, 16, 16, 13
+    monkeypatch.setattr(ranking, "SCORE_ITEMS", 16)  # 61 rows: blocks of 16, 16, 16, 13
     monkeypatch.setattr(evaluator, "SCORE_ROWS", 55)  # 120 users: 55, 55 in item blocks, 10 whole
     blocks = evaluate(trained.model, data, cfg, part="test", max_len=10)  # type: ignore[arg-type]
     assert blocks == whole
@@ -170,7 +170,7 @@ def test_ranks_in_item_blocks_equal_whole_rows(
     expected = pessimistic_rank(scores, scores.gather(1, targets[:, None])[:, 0])
     top_k = 0 if item_major else 10
     ranks, top = ranks_in_item_blocks(
-        states, table, targets, seen if filter_seen else None, cols, top_k, item_major
+        states, table, targets, seen if filter_seen else None, top_k, item_major, cols=cols
     )
     assert torch.equal(ranks, expected)
     if filter_seen:
@@ -187,4 +187,30 @@ def test_item_blocks_need_sixteen_users_and_items() -> None:
 
     table, states, targets, _ = _random_ranking(0, 15, 100)
     with pytest.raises(ValueError, match="at least 16"):
-        ranks_in_item_blocks(states, table, targets, None, 64)
+        ranks_in_item_blocks(states, table, targets, None, cols=64)
+
+
+@pytest.mark.parametrize("users", [16, 37])
+@pytest.mark.parametrize("cols", [16, 100, 1000])
+@pytest.mark.parametrize("filter_seen", [False, True])
+def test_top_k_in_item_blocks_equals_whole_rows(users: int, cols: int, filter_seen: bool) -> None:
+    """The recommender's top K over item blocks: the scores of the whole rows' top K, items too (ties
+    aside), with seen items and forbidden ones removed."""
+    from seqrec.evaluation.ranking import mask_items, top_k_in_item_blocks
+
+    table, states, _, seen = _random_ranking(users * cols, users, 2001)
+    allowed = torch.ones(2001, dtype=torch.bool)
+    allowed[torch.arange(0, 2001, 7)] = False  # every 7th item forbidden
+    scores = states @ table.T  # [b, N + 1]
+    scores[:, 0] = float("-inf")
+    if filter_seen:
+        mask_items(scores, seen)
+    scores.masked_fill_(~allowed, float("-inf"))
+    expected = scores.topk(50, dim=1)
+    values, items = top_k_in_item_blocks(states, table, seen if filter_seen else None, 50, allowed, cols=cols)
+    assert torch.equal(values, expected.values)
+    assert torch.equal(scores.gather(1, items), values)  # each item carries its score
+    assert not (~allowed[items]).any()
+    assert all(len(set(row)) == 50 for row in items.tolist())
+    if filter_seen:
+        assert not (items[:, :, None] == seen[:, None, :]).any()

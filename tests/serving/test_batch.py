@@ -90,3 +90,33 @@ def test_recommend_batch_command(run_dir: Path, tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "999999" in result.output
+
+
+@pytest.mark.parametrize("filter_seen", [False, True])
+def test_item_blocks_recommend_the_lists_of_whole_rows(
+    plain: Recommender, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, filter_seen: bool
+) -> None:
+    """A catalogue scored 16 items at a time (blocks of 16, 16, 16, 13 of its 61 rows) recommends what
+    whole rows do: the same items and scores, also with excluded items and in a batch file."""
+    from seqrec.evaluation import ranking
+
+    users = plain.data.users.external.to_list()
+    options = {"k": 12, "filter_seen": filter_seen, "exclude": [5, 17, 33, 60]}
+    whole = plain.recommend(users=users, **options)  # type: ignore[arg-type]
+    assert not plain.scores_in_item_blocks
+    monkeypatch.setattr(ranking, "SCORE_ITEMS", 16)
+    assert plain.scores_in_item_blocks
+    blocks = plain.recommend(users=users, **options)  # type: ignore[arg-type]
+    assert blocks.equals(whole)
+    out = tmp_path / "blocks.parquet"
+    summary = write_recommendations(plain, out, progress=False, **options)  # type: ignore[arg-type]
+    assert summary.chunks == 1  # ITEM_BLOCK_CHUNK users at a time
+    assert pl.read_parquet(out).equals(whole.select("user", "rank", "item", "score"))
+
+
+def test_default_chunks() -> None:
+    """Whole rows of a million items: 16 users in 64 MiB; item blocks: ``ITEM_BLOCK_CHUNK`` users."""
+    from seqrec.serving.batch import ITEM_BLOCK_CHUNK, default_chunk_size
+
+    assert default_chunk_size(10**6) == 16
+    assert default_chunk_size(10**6, item_blocks=True) == ITEM_BLOCK_CHUNK
