@@ -31,6 +31,7 @@ import json
 import math
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -51,6 +52,7 @@ from seqrec.config import build_config
 from seqrec.data.batch import TrainBatch
 from seqrec.data.sequences import Sequences, Split, leave_one_out
 from seqrec.data.vocab import Vocabulary
+from seqrec.evaluation import ranking
 from seqrec.evaluation.evaluator import evaluate
 from seqrec.io import atomic_write, write_json_atomic
 from seqrec.models import build_model
@@ -178,16 +180,18 @@ def plan(preset: str, sweeps: list[str]) -> list[dict[str, Any]]:
                 eval_users=256 if smoke else 2048,
                 **{**base, "batches": None},
             )
-            add(
-                "catalogue",
-                "top-100 recommendations",
-                n,
-                num_items=n,
-                loss="bce",
-                phase="recommend",
-                eval_users=256 if smoke else 2048,
-                **{**base, "batches": None},
-            )
+            recommend = {"num_items": n, "loss": "bce", "phase": "recommend", "repeats": repeats}
+            recommend["eval_users"] = 256 if smoke else 2048
+            add("catalogue", "top-100 recommendations", n, **recommend, **{**base, "batches": None})
+            if n > 2 * ranking.SCORE_ITEMS:
+                add(
+                    "catalogue",
+                    "top-100 recommendations (before: whole rows)",
+                    n,
+                    scoring="whole rows",
+                    **recommend,
+                    **{**base, "batches": None},
+                )
     if "ce_memory" in sweeps:
         base = {"dataset": "s3rec-beauty", "max_len": 50, "loss": "ce", "repeats": repeats, **BEAUTY}
         if smoke:
@@ -418,9 +422,14 @@ def recommend_point(
     model: torch.nn.Module, data: SequenceDataset, cfg: Any, spec: dict[str, Any], device: torch.device
 ) -> dict[str, Any]:
     """``seqrec recommend-batch`` (``write_recommendations``, k = 100, seen items removed, its default
-    chunks) for the first ``eval_users`` users, extrapolated to all."""
+    chunks) for the first ``eval_users`` users, the median of ``repeats`` passes after one warm-up,
+    extrapolated to all. ``scoring="whole rows"``: the code before item blocks (the recommender's whole
+    rows, chunks by ``SCORES_BYTES_PER_CHUNK``), which is the path below ``2 * SCORE_ITEMS`` items."""
+    if spec.get("scoring") == "whole rows":
+        ranking.SCORE_ITEMS = 1 << 62  # this point's own process: no catalogue uses item blocks
     rec = Recommender(model, data, max_len=spec["max_len"], device=device)
     users = data.users.to_external(np.arange(1, min(spec["eval_users"], data.num_users) + 1))
+    passes = []
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "recs.parquet"
         write_recommendations(rec, out, users=users, k=100, progress=False)  # warm-up
@@ -429,16 +438,20 @@ def recommend_point(
         if device.type == "cuda":
             torch.cuda.synchronize(device)
             torch.cuda.reset_peak_memory_stats(device)
-        summary = write_recommendations(rec, out, users=users, k=100, progress=False)
+        for _ in range(spec.get("repeats", 1)):
+            summary = write_recommendations(rec, out, users=users, k=100, progress=False)
+            passes.append(summary.seconds)  # the summary's clock: whole passes, file written
         if device.type == "cuda":
             torch.cuda.synchronize(device)
+    seconds = statistics.median(passes)
     record = {
         "eval_users_timed": summary.users,
         "eval_users": data.num_users,
         "recommend_chunks": summary.chunks,
         "extrapolated": summary.users < data.num_users,
-        "timed_seconds": summary.seconds,
-        "epoch_seconds": summary.seconds * data.num_users / summary.users,
+        "timed_passes": passes,
+        "timed_seconds": seconds,
+        "epoch_seconds": seconds * data.num_users / summary.users,
         "rss_before_mb": before,
         "peak_rss_mb": peak_rss_mb(),
         "peak_scope": scope,
@@ -632,21 +645,21 @@ JSON's `timed_passes`) and scaled by `batches_epoch / batches_timed` when `extra
 `full-ranking eval` rows it is one full-ranking pass over every test user, extrapolated from the first
 `eval_users` users (the evaluator encodes 512 users at a time, in order of history length, and scores
 them `SCORE_ROWS` at a time, 256 since 9205c81; above 32,768 items `SCORE_ITEMS` items at a time, 16,384,
-since 569fdc5); for `top-100 recommendations` rows it is `seqrec recommend-batch` (`write_recommendations`:
-k = 100, seen items removed, Parquet, its default chunks: `recommend_chunks`) for every user, extrapolated
-from the first `eval_users`. `rss_before_mb`: resident memory before the first training step (data,
-model, negative sampler); `peak_rss_mb`: peak from then on
-(warm-up and timed batches: Adam's state, activations, logits); `extra_mb` = the difference (on CUDA:
-`torch.cuda.max_memory_allocated` above what was allocated before). Evaluation rows: the same around
-two evaluation passes. Interactions above a dataset's size replicate its users (fresh user ids, same
-items); `ml-1m-head` is PARTIAL MovieLens-1M (users 1..2998). `train_tokens`: positions with a
-training target, at most `max_len` per user. Catalogue points spread s3rec-beauty's items over N
-synthetic ids (real interactions, real sequences). `ce_chunk_rows`: positions per chunk of the chunked CE,
-or `positions x items` per block where the catalogue is too large for whole rows (`FullCrossEntropy.tiles`,
-from 2026-11-27). `ce (before: one piece)` runs the CE of the code
-before chunking (`one_piece_ce`: all `[T, N]` logits at once, autograd keeping the log-probabilities
-for the backward pass). `load_avg_1m`: the machine's load when the point started (2 = this run alone
-on the 2 cores).
+since 569fdc5); for `top-100 recommendations` rows it is `seqrec recommend-batch` (`write_recommendations`: k
+= 100, seen items removed, Parquet, its default chunks: `recommend_chunks`) for every user, extrapolated from
+the median of 3 passes over the first `eval_users` (`timed_passes`); `(before: whole rows)` runs the
+recommender without item blocks (whole rows, chunks of 64 MiB of scores), as before 2026-11-27.
+`rss_before_mb`: resident memory before the first training step (data, model, negative sampler);
+`peak_rss_mb`: peak from then on (warm-up and timed batches: Adam's state, activations, logits); `extra_mb` =
+the difference (on CUDA: `torch.cuda.max_memory_allocated` above what was allocated before). Evaluation rows:
+the same around two evaluation passes. Interactions above a dataset's size replicate its users (fresh user
+ids, same items); `ml-1m-head` is PARTIAL MovieLens-1M (users 1..2998). `train_tokens`: positions with a
+training target, at most `max_len` per user. Catalogue points spread s3rec-beauty's items over N synthetic ids
+(real interactions, real sequences). `ce_chunk_rows`: positions per chunk of the chunked CE, or `positions x
+items` per block where the catalogue is too large for whole rows (`FullCrossEntropy.tiles`, from 2026-11-27).
+`ce (before: one piece)` runs the CE of the code before chunking (`one_piece_ce`: all `[T, N]` logits at once,
+autograd keeping the log-probabilities for the backward pass). `load_avg_1m`: the machine's load when the
+point started (2 = this run alone on the 2 cores).
 """
 
 
