@@ -378,6 +378,29 @@ def run_point(spec: dict[str, Any], arrays: Path) -> dict[str, Any]:
     return record
 
 
+class PeakAbove:
+    """Peak memory from now on, above the resident memory now: the RSS mark reset (``scope`` where that
+    works, else the whole process's peak), on CUDA the allocator's peak."""
+
+    def __init__(self, scope: str, device: torch.device) -> None:
+        self.device = device
+        self.before = rss_mb()
+        self.scope = scope if reset_peak_rss() else "whole process"
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+            torch.cuda.reset_peak_memory_stats(device)
+
+    def record(self) -> dict[str, Any]:
+        """``rss_before_mb``, ``peak_rss_mb``, ``peak_scope``, ``extra_mb`` (and ``cuda_peak_mb``)."""
+        out = {"rss_before_mb": self.before, "peak_rss_mb": peak_rss_mb(), "peak_scope": self.scope}
+        out["extra_mb"] = out["peak_rss_mb"] - self.before
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            out["cuda_peak_mb"] = torch.cuda.max_memory_allocated(self.device) / 2**20
+            out["extra_mb"] = out["cuda_peak_mb"]
+        return out
+
+
 def eval_point(
     model: torch.nn.Module, data: SequenceDataset, cfg: Any, spec: dict[str, Any], device: torch.device
 ) -> dict[str, Any]:
@@ -389,33 +412,22 @@ def eval_point(
     limited[chosen] = test[chosen]
     split = Split(data.split.train_end, data.split.valid_pos, limited, data.split.kind)
     subset = SequenceDataset(data.name, data.users, data.items, data.sequences, split)
-    before = rss_mb()
-    scope = "evaluation" if reset_peak_rss() else "whole process"
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
+    memory = PeakAbove("evaluation", device)
     evaluate(model, subset, cfg.evaluation, part="test", protocol="full", device=device)  # warm-up
     t0 = time.perf_counter()
     evaluate(model, subset, cfg.evaluation, part="test", protocol="full", device=device)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     seconds = time.perf_counter() - t0
-    record = {
+    return {
         "eval_users_timed": len(chosen),
         "eval_users": len(has),
         "eval_batch_size": cfg.evaluation.batch_size,
         "extrapolated": len(chosen) < len(has),
         "timed_seconds": seconds,
         "epoch_seconds": seconds * len(has) / len(chosen),
-        "rss_before_mb": before,
-        "peak_rss_mb": peak_rss_mb(),
-        "peak_scope": scope,
+        **memory.record(),
     }
-    record["extra_mb"] = record["peak_rss_mb"] - before
-    if device.type == "cuda":
-        record["cuda_peak_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
-        record["extra_mb"] = record["cuda_peak_mb"]
-    return record
 
 
 def recommend_point(
@@ -433,18 +445,12 @@ def recommend_point(
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "recs.parquet"
         write_recommendations(rec, out, users=users, k=100, progress=False)  # warm-up
-        before = rss_mb()
-        scope = "recommendations" if reset_peak_rss() else "whole process"
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-            torch.cuda.reset_peak_memory_stats(device)
+        memory = PeakAbove("recommendations", device)
         for _ in range(spec.get("repeats", 1)):
             summary = write_recommendations(rec, out, users=users, k=100, progress=False)
             passes.append(summary.seconds)  # the summary's clock: whole passes, file written
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
     seconds = statistics.median(passes)
-    record = {
+    return {
         "eval_users_timed": summary.users,
         "eval_users": data.num_users,
         "recommend_chunks": summary.chunks,
@@ -452,15 +458,8 @@ def recommend_point(
         "timed_passes": passes,
         "timed_seconds": seconds,
         "epoch_seconds": seconds * data.num_users / summary.users,
-        "rss_before_mb": before,
-        "peak_rss_mb": peak_rss_mb(),
-        "peak_scope": scope,
+        **memory.record(),
     }
-    record["extra_mb"] = record["peak_rss_mb"] - before
-    if device.type == "cuda":
-        record["cuda_peak_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
-        record["extra_mb"] = record["cuda_peak_mb"]
-    return record
 
 
 # ---------------------------------------------------------------------------------------------- parent
