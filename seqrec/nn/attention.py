@@ -29,6 +29,7 @@ from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
 from seqrec.nn.dropout import Dropout, dropout, keep_scale
+from seqrec.nn.linear import linear
 
 
 def positions_from_end(valid: Tensor) -> Tensor:
@@ -219,7 +220,10 @@ class MultiHeadSelfAttention(nn.Module):
         cpu = query.device.type == "cpu" and not torch.compiler.is_compiling()  # compile: the general path
         p = self.dropout if self.training else 0.0
         # [B, Lq, H, d_h] and [B, L, H, d_h]: views of the projections
-        q, k, v = (t.view(*t.shape[:2], h, d // h) for t in (self.q(query), self.k(keys), self.v(keys)))
+        q, k, v = (
+            linear(x, layer).view(*x.shape[:2], h, d // h)
+            for x, layer in ((query, self.q), (keys, self.k), (keys, self.v))
+        )
         if cpu and not inference:
             return HeadsLastAttention.apply(q, k, v, mask, p).view(b, length, d)  # [B, Lq, D]
         if cpu and inference:
@@ -238,7 +242,7 @@ class MultiHeadSelfAttention(nn.Module):
         b, _, d = query.shape
         h = self.heads
         dh = d // h
-        q = self.q(query[:, 0]).view(b, h, dh)  # [B, H, d_h]
+        q = linear(query[:, 0], self.q).view(b, h, dh)  # [B, H, d_h]
         u = torch.einsum("bhe,hed->bhd", q * dh**-0.5, self.k.weight.view(h, dh, d))  # [B, H, D]
         scores = torch.bmm(u, keys.transpose(1, 2))  # [B, H, L]
         weights = torch.softmax(scores.masked_fill_(~mask[:, 0], float("-inf")), dim=-1)  # mask [B, 1, L]
@@ -258,7 +262,7 @@ class PointWiseFeedForward(nn.Module):
 
     def transform(self, x: Tensor) -> Tensor:
         """The feed-forward output before its residual, ``[..., D]``."""
-        return self.drop(self.fc2(self.drop(F.relu(self.fc1(x)))))
+        return self.drop(linear(self.drop(linear(x, self.fc1, "relu")), self.fc2))
 
     def forward(self, x: Tensor) -> Tensor:
         return x + self.transform(x)

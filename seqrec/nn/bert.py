@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from seqrec.nn.attention import MultiHeadSelfAttention, attention_mask
 from seqrec.nn.dropout import Dropout
+from seqrec.nn.linear import linear
 
 
 class BertLayer(nn.Module):
@@ -44,9 +45,9 @@ class BertLayer(nn.Module):
         xq = x
         if queries is not None:
             xq, mask, keep = x[:, -queries:], mask[:, :, -queries:, :], keep[:, -queries:]
-        attn = self.attn_adapter(self.drop(self.attn_out(self.attn(xq, x, mask))))  # [B, Lq, D]
+        attn = self.attn_adapter(self.drop(linear(self.attn(xq, x, mask), self.attn_out)))  # [B, Lq, D]
         a = self.attn_norm(xq + attn)  # [B, Lq, D]
-        ffn = self.ffn_adapter(self.drop(self.fc2(F.gelu(self.fc1(a)))))  # [B, Lq, D]
+        ffn = self.ffn_adapter(self.drop(linear(F.gelu(linear(a, self.fc1)), self.fc2)))  # [B, Lq, D]
         h = self.ffn_norm(a + ffn)  # [B, Lq, D]
         return h * keep
 
