@@ -33,6 +33,7 @@ from torch import Tensor, nn
 from seqrec.nn.attention import PointWiseFeedForward, attention_mask, positions_from_end
 from seqrec.nn.dropout import Dropout
 from seqrec.nn.embeddings import Embedding
+from seqrec.nn.linear import linear
 
 SECONDS_PER_DAY = 86_400
 
@@ -112,9 +113,9 @@ class TimeAwareSelfAttention(nn.Module):
         b, length, d = query.shape
         h = self.heads
         dh = d // h
-        q = self.q(query).view(b, length, h, dh).transpose(1, 2)  # [B, H, L, d_h]
-        k = (self.k(keys) + pos_k).view(b, length, h, dh).transpose(1, 2)  # [B, H, L, d_h]
-        v = (self.v(keys) + pos_v).view(b, length, h, dh).transpose(1, 2)  # [B, H, L, d_h]
+        q = linear(query, self.q).view(b, length, h, dh).transpose(1, 2)  # [B, H, L, d_h]
+        k = (linear(keys, self.k) + pos_k).view(b, length, h, dh).transpose(1, 2)  # [B, H, L, d_h]
+        v = (linear(keys, self.v) + pos_v).view(b, length, h, dh).transpose(1, 2)  # [B, H, L, d_h]
         rk = table_k.view(-1, h, dh).permute(1, 2, 0)  # [H, d_h, K + 1]
         rv = table_v.view(-1, h, dh).transpose(0, 1)  # [H, K + 1, d_h]
         index = intervals.unsqueeze(1).expand(b, h, length, length)  # [B, H, L, L]
