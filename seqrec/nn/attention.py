@@ -221,8 +221,8 @@ class MultiHeadSelfAttention(nn.Module):
         p = self.dropout if self.training else 0.0
         # [B, Lq, H, d_h] and [B, L, H, d_h]: views of the projections
         q, k, v = (
-            linear(x, layer).view(*x.shape[:2], h, d // h)
-            for x, layer in ((query, self.q), (keys, self.k), (keys, self.v))
+            linear(inputs, layer).view(*inputs.shape[:2], h, d // h)
+            for inputs, layer in ((query, self.q), (keys, self.k), (keys, self.v))
         )
         if cpu and not inference:
             return HeadsLastAttention.apply(q, k, v, mask, p).view(b, length, d)  # [B, Lq, D]
