@@ -1,4 +1,5 @@
-"""Linear maps whose bias (and ReLU) are applied inside the matrix product on the CPU.
+"""Linear maps whose bias (and ReLU) are applied inside the matrix product, for CPU inference on large
+batches of positions.
 
     y = x W^T + b                 (``activation=None``)
     y = max(0, x W^T + b)         (``activation="relu"``)
@@ -7,75 +8,56 @@
 the product to it (``addmm``), and a ReLU after it is one more pass. At these models' widths (64) the
 products are bound by memory traffic, not arithmetic, so those passes cost about as much as the
 product itself. oneDNN's matmul takes the bias and the ReLU as post-ops and writes the output once
-(``torch.ops.mkldnn._linear_pointwise``, the op that ``torch.compile`` emits for CPU linears). Its
-gradients are autograd's for ``F.linear`` (+ ``F.relu``), the same three products (``_FusedLinear``).
-Everywhere else it is ``F.linear``: other devices and dtypes, bf16 autocast, ``torch.compile``, inputs
-that are not contiguous, and builds without oneDNN.
+(``torch.ops.mkldnn._linear_pointwise``, the op that ``torch.compile`` emits for CPU linears).
+
+It serves inference (no gradients) on at least ``ONEDNN_MIN_ROWS`` positions at once, where it measured
+faster. Everything else is ``F.linear``:
+
+- training: with a backward of its own, it left training epochs unchanged on the ML-1M head and made
+  them slower on Beauty;
+- smaller inputs, where oneDNN's fixed cost per call outweighs the pass it saves;
+- other devices and dtypes, bf16 autocast, ``torch.compile``, inputs that are not contiguous, and builds
+  without oneDNN.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.autograd.function import once_differentiable
 
 Activation = Literal["relu"] | None
 
 ONEDNN_LINEAR: bool = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
-"""Whether CPU linears take oneDNN's fused matmul (set False to compare with ``F.linear``)."""
+"""Whether CPU inference may take oneDNN's fused matmul (set False to compare with ``F.linear``)."""
+
+ONEDNN_MIN_ROWS = 8192
+"""Fewest positions (rows of ``x``) for oneDNN's matmul. On the ML-1M head the evaluation encodes 512
+histories of 50 at a time (25,600 rows), and there the fused linears made a full-ranking pass 1.08x
+faster (``benchmarks/results/ab_onednn-linear-ml-1m-head.md``). Used for every size, they made Beauty's
+evaluation, whose short histories give batches of a few thousand rows, 0.95x as fast
+(``benchmarks/results/ab_onednn-linear-beauty.md``)."""
 
 
 def linear(x: Tensor, layer: nn.Linear, activation: Activation = None) -> Tensor:
     """``layer(x)``, then ReLU with ``activation="relu"``; ``x`` is ``[..., in]``."""
-    if not _fused(x, layer):
-        y = layer(x)
-        return F.relu(y) if activation == "relu" else y
-    grads = torch.is_grad_enabled() and any(t.requires_grad for t in (x, layer.weight, layer.bias))
-    if grads:
-        out: Tensor = _FusedLinear.apply(x, layer.weight, layer.bias, activation)
-        return out
-    return _pointwise(x, layer.weight, layer.bias, activation)
+    if _fused(x, layer):
+        return torch.ops.mkldnn._linear_pointwise(x, layer.weight, layer.bias, activation or "none", [], "")
+    y = layer(x)
+    return F.relu(y) if activation == "relu" else y
 
 
 def _fused(x: Tensor, layer: nn.Linear) -> bool:
     return (
         ONEDNN_LINEAR
+        and not torch.is_grad_enabled()
         and x.device.type == "cpu"
         and x.dtype == layer.weight.dtype == torch.float32
         and layer.bias is not None
+        and x.numel() >= ONEDNN_MIN_ROWS * x.shape[-1]
         and x.is_contiguous()
         and not torch.is_autocast_enabled("cpu")
         and not torch.compiler.is_compiling()
     )
-
-
-def _pointwise(x: Tensor, weight: Tensor, bias: Tensor, activation: Activation) -> Tensor:
-    return torch.ops.mkldnn._linear_pointwise(x, weight, bias, activation or "none", [], "")
-
-
-class _FusedLinear(torch.autograd.Function):
-    """``_pointwise`` with autograd's gradients of ``F.linear`` (+ ``F.relu``): for g the output's
-    gradient (times ``out > 0`` after a ReLU, from the saved output, as ``ReluBackward`` does),
-    dx = g W, dW = g^T x, db = sum of g over positions."""
-
-    @staticmethod
-    def forward(ctx: Any, x: Tensor, weight: Tensor, bias: Tensor, activation: Activation) -> Tensor:
-        out = _pointwise(x, weight, bias, activation)
-        ctx.save_for_backward(x, weight, out if activation == "relu" else None)
-        return out
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None, None]:
-        x, weight, out = ctx.saved_tensors
-        g = grad.reshape(-1, grad.shape[-1])  # [T, out]
-        if out is not None:
-            g = torch.ops.aten.threshold_backward(g, out.reshape(g.shape), 0)
-        need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        dx = (g @ weight).view(x.shape) if need_x else None
-        dw = g.T @ x.reshape(-1, x.shape[-1]) if need_w else None
-        db = g.sum(0) if need_b else None
-        return dx, dw, db, None

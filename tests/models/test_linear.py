@@ -1,6 +1,8 @@
-"""CPU linears with the bias and ReLU inside oneDNN's matmul equal ``F.linear`` (+ ReLU), gradients too."""
+"""CPU inference linears with the bias and ReLU inside oneDNN's matmul equal ``F.linear`` (+ ReLU)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 import torch
@@ -13,64 +15,55 @@ from seqrec.nn.linear import linear
 needs_onednn = pytest.mark.skipif(not fused.ONEDNN_LINEAR, reason="this torch build has no oneDNN linear")
 
 
-def _layer(seed: int, frozen: bool = False) -> nn.Linear:
+def _layer(seed: int) -> nn.Linear:
     torch.manual_seed(seed)
     layer = nn.Linear(24, 40)
     layer.bias.data.normal_()  # a bias that matters
-    layer.requires_grad_(not frozen)
     return layer
 
 
+def _count_onednn(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Calls of oneDNN's matmul from now on, counted in a list."""
+    calls: list[int] = []
+    op = torch.ops.mkldnn._linear_pointwise
+
+    class Ops:
+        @staticmethod
+        def _linear_pointwise(*args: Any) -> torch.Tensor:
+            calls.append(1)
+            return op(*args)
+
+    monkeypatch.setattr(fused.torch.ops, "mkldnn", Ops)
+    return calls
+
+
 @needs_onednn
-@pytest.mark.parametrize("shape", [(7, 24), (3, 11, 24)])
+@pytest.mark.parametrize("shape", [(300, 24), (3, 100, 24)])
 @pytest.mark.parametrize("activation", [None, "relu"])
-@pytest.mark.parametrize("frozen", [False, True])
-def test_fused_linear_equals_f_linear(
-    shape: tuple[int, ...], activation: str | None, frozen: bool, monkeypatch: pytest.MonkeyPatch
+def test_inference_on_many_rows_takes_onednn_and_equals_f_linear(
+    shape: tuple[int, ...], activation: str | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Output and the gradients of input, weight and bias, against autograd through ``F.linear``; with
-    frozen weights only the input's gradient."""
-    calls = []
-    pointwise = fused._pointwise
-    monkeypatch.setattr(fused, "_pointwise", lambda *a: calls.append(1) or pointwise(*a))
-    layer = _layer(0, frozen)
-    x = torch.randn(shape, requires_grad=True)
-    weight = torch.randn(*shape[:-1], 40)  # a generic loss
-    ours = linear(x, layer, activation)  # type: ignore[arg-type]
-    (ours * weight).sum().backward()
-    assert calls, "the CPU float32 path must take oneDNN's matmul"
-    grads = [t.grad.clone() if t.grad is not None else None for t in (x, layer.weight, layer.bias)]
-    for t in (x, layer.weight, layer.bias):
-        t.grad = None
-    ref = F.linear(x, layer.weight, layer.bias)
-    ref = F.relu(ref) if activation == "relu" else ref
-    (ref * weight).sum().backward()
-    torch.testing.assert_close(ours, ref)
-    for got, t in zip(grads, (x, layer.weight, layer.bias), strict=True):
-        if t.grad is None:
-            assert got is None
-        else:
-            assert got is not None
-            torch.testing.assert_close(got, t.grad)
-    assert (layer.weight.grad is None) == frozen
+    monkeypatch.setattr(fused, "ONEDNN_MIN_ROWS", 300)
+    calls = _count_onednn(monkeypatch)
+    layer = _layer(0)
+    x = torch.randn(shape)
+    with torch.no_grad():
+        got = linear(x, layer, activation)  # type: ignore[arg-type]
+        expected = F.linear(x, layer.weight, layer.bias)
+    expected = F.relu(expected) if activation == "relu" else expected
+    assert calls == [1]
+    torch.testing.assert_close(got, expected)
+    if activation == "relu":
+        assert (got == 0).any() and (got > 0).any()
 
 
-@needs_onednn
-def test_relu_gradient_is_zero_where_the_output_is() -> None:
-    """A position clipped by the ReLU passes no gradient (the saved output decides, as in PyTorch)."""
-    layer = _layer(1)
-    x = torch.randn(50, 24, requires_grad=True)
-    out = linear(x, layer, "relu")
-    out.sum().backward()
-    assert (out == 0).any() and (out > 0).any()
-    assert x.grad is not None
-    torch.testing.assert_close(x.grad, (out > 0).float() @ layer.weight)
-
-
-@pytest.mark.parametrize("case", ["float64", "strided", "autocast", "switched off"])
-def test_other_inputs_take_f_linear(case: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Other dtypes, non-contiguous inputs, bf16 autocast and ``ONEDNN_LINEAR = False`` are ``F.linear``
-    exactly (under autocast: in bf16, as PyTorch computes it)."""
+@pytest.mark.parametrize("case", ["gradients", "few rows", "float64", "strided", "autocast", "switched off"])
+def test_other_cases_take_f_linear(case: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Training, fewer than ``ONEDNN_MIN_ROWS`` rows, other dtypes, non-contiguous inputs, bf16 autocast
+    and ``ONEDNN_LINEAR = False`` are ``F.linear`` exactly (under autocast: in bf16, as PyTorch computes
+    it; with gradients: autograd's)."""
+    monkeypatch.setattr(fused, "ONEDNN_MIN_ROWS", 1 if case != "few rows" else 55)
+    calls = _count_onednn(monkeypatch)
     layer = _layer(2)
     x = torch.randn(6, 9, 24)
     if case == "float64":
@@ -79,8 +72,11 @@ def test_other_inputs_take_f_linear(case: str, monkeypatch: pytest.MonkeyPatch) 
         x = x.transpose(0, 1)
     if case == "switched off":
         monkeypatch.setattr(fused, "ONEDNN_LINEAR", False)
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=case == "autocast"):
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=case == "autocast")
+    with torch.set_grad_enabled(case == "gradients"), autocast:
         got = linear(x, layer, "relu")
         expected = F.relu(F.linear(x, layer.weight, layer.bias))
+    assert not calls
     assert got.dtype == expected.dtype
     assert torch.equal(got, expected)
+    assert got.requires_grad == (case == "gradients")
