@@ -30,7 +30,22 @@ from torch import Tensor, nn
 
 Activation = Literal["relu"] | None
 
-ONEDNN_LINEAR: bool = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+
+def _onednn_linear_works() -> bool:
+    """Whether this build has oneDNN's fused linear with the signature used here (a private op: checked
+    once on a tiny input rather than trusted)."""
+    if not torch.backends.mkldnn.is_available():
+        return False
+    try:
+        out = torch.ops.mkldnn._linear_pointwise(
+            torch.ones(1, 2), torch.ones(3, 2), -torch.ones(3), "relu", [], ""
+        )
+    except (AttributeError, RuntimeError, TypeError):
+        return False
+    return torch.equal(out, torch.ones(1, 3))
+
+
+ONEDNN_LINEAR: bool = _onednn_linear_works()
 """Whether CPU inference may take oneDNN's fused matmul (set False to compare with ``F.linear``)."""
 
 ONEDNN_MIN_ROWS = 8192

@@ -80,3 +80,14 @@ def test_other_cases_take_f_linear(case: str, monkeypatch: pytest.MonkeyPatch) -
     assert got.dtype == expected.dtype
     assert torch.equal(got, expected)
     assert got.requires_grad == (case == "gradients")
+
+
+def test_the_private_op_is_checked_before_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A build whose oneDNN op is missing (or takes other arguments) is detected, and F.linear serves."""
+    assert fused._onednn_linear_works() == fused.ONEDNN_LINEAR
+
+    class Missing:
+        pass
+
+    monkeypatch.setattr(fused.torch.ops, "mkldnn", Missing)
+    assert not fused._onednn_linear_works()
