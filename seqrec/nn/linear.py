@@ -11,7 +11,7 @@ product itself. oneDNN's matmul takes the bias and the ReLU as post-ops and writ
 (``torch.ops.mkldnn._linear_pointwise``, the op that ``torch.compile`` emits for CPU linears).
 
 It serves inference (no gradients) on at least ``ONEDNN_MIN_ROWS`` positions at once, where it measured
-faster. Everything else is ``F.linear``:
+faster (by a few percent). Everything else is ``F.linear``:
 
 - training: with a backward of its own, it left training epochs unchanged on the ML-1M head and made
   them slower on Beauty;
@@ -50,10 +50,11 @@ ONEDNN_LINEAR: bool = _onednn_linear_works()
 
 ONEDNN_MIN_ROWS = 8192
 """Fewest positions (rows of ``x``) for oneDNN's matmul. On the ML-1M head the evaluation encodes 512
-histories of 50 at a time (25,600 rows), and there the fused linears made a full-ranking pass 1.08x
-faster (``benchmarks/results/ab_onednn-linear-ml-1m-head.md``). Used for every size, they made Beauty's
-evaluation, whose short histories give batches of a few thousand rows, 0.95x as fast
-(``benchmarks/results/ab_onednn-linear-beauty.md``)."""
+histories of 50 at a time (25,600 rows). There, in two 4-round A/Bs, the fused linears made a
+full-ranking pass 1.00-1.08x faster for SASRec and 1.07-1.10x for BERT4Rec
+(``benchmarks/results/ab_onednn-{linear,inference}-ml-1m-head.md``). Used for every size, they made
+Beauty's evaluation, whose short histories give batches of a few thousand rows, 0.95x as fast
+(``benchmarks/results/ab_onednn-linear-beauty.md``); with this threshold it is unchanged (0.99-1.00x)."""
 
 
 def linear(x: Tensor, layer: nn.Linear, activation: Activation = None) -> Tensor:
