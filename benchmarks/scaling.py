@@ -30,7 +30,6 @@ import itertools
 import json
 import math
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -46,7 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from benchmarks.common import RESULTS, cpu_model, environment, mirror, write_results
+from benchmarks.common import RESULTS, cpu_model, environment, mirror, peak_rss_mb, write_results
 from seqrec import RuntimeOptions, SequenceDataset
 from seqrec.config import build_config
 from seqrec.data.batch import TrainBatch
@@ -278,8 +277,31 @@ def rss_mb() -> float:
     return float("nan")
 
 
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+class PeakAbove:
+    """Peak memory from now on, above the resident memory now: the RSS mark reset (``scope`` where that
+    works, else the whole process's peak), on CUDA the allocator's peak (less what is allocated now with
+    ``above_cuda_allocated``)."""
+
+    def __init__(self, scope: str, device: torch.device, above_cuda_allocated: bool = False) -> None:
+        self.device = device
+        self.before = rss_mb()
+        self.scope = scope if reset_peak_rss() else "whole process"
+        self.cuda_before = 0.0
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+            torch.cuda.reset_peak_memory_stats(device)
+            if above_cuda_allocated:
+                self.cuda_before = torch.cuda.memory_allocated(device) / 2**20
+
+    def record(self) -> dict[str, Any]:
+        """``rss_before_mb``, ``peak_rss_mb``, ``peak_scope``, ``extra_mb`` (and ``cuda_peak_mb``)."""
+        out = {"rss_before_mb": self.before, "peak_rss_mb": peak_rss_mb(), "peak_scope": self.scope}
+        out["extra_mb"] = out["peak_rss_mb"] - self.before
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            out["cuda_peak_mb"] = torch.cuda.max_memory_allocated(self.device) / 2**20
+            out["extra_mb"] = out["cuda_peak_mb"] - self.cuda_before
+        return out
 
 
 # ---------------------------------------------------------------------------------------------- point
@@ -344,12 +366,7 @@ def run_point(spec: dict[str, Any], arrays: Path) -> dict[str, Any]:
     epoch_batches = objective.num_batches(cfg.training.batch_size)
     # Memory baseline before any training step: data, model, sampler; the peak that follows includes
     # what training adds (Adam's state, activations, logits), warm-up and timed batches alike.
-    before = rss_mb()
-    scope = "training" if reset_peak_rss() else "whole process"
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        cuda_before = torch.cuda.memory_allocated(device) / 2**20
+    memory = PeakAbove("training", device, above_cuda_allocated=True)
     trainer.objective = FirstBatches(objective, spec.get("warmup", 2))  # type: ignore[assignment]
     trainer.train_epoch(0)
     timed = spec.get("batches") or epoch_batches
@@ -365,40 +382,11 @@ def run_point(spec: dict[str, Any], arrays: Path) -> dict[str, Any]:
             "timed_seconds": seconds,
             "timed_passes": [round(x, 3) for x in passes],
             "epoch_seconds": seconds * epoch_batches / timed,
-            "rss_before_mb": before,
-            "peak_rss_mb": peak_rss_mb(),
-            "peak_scope": scope,
             "ce_chunk_rows": ce_plan(trainer.loss, data.num_items, device),
+            **memory.record(),
         }
     )
-    record["extra_mb"] = record["peak_rss_mb"] - before
-    if device.type == "cuda":
-        record["cuda_peak_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
-        record["extra_mb"] = record["cuda_peak_mb"] - cuda_before
     return record
-
-
-class PeakAbove:
-    """Peak memory from now on, above the resident memory now: the RSS mark reset (``scope`` where that
-    works, else the whole process's peak), on CUDA the allocator's peak."""
-
-    def __init__(self, scope: str, device: torch.device) -> None:
-        self.device = device
-        self.before = rss_mb()
-        self.scope = scope if reset_peak_rss() else "whole process"
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-            torch.cuda.reset_peak_memory_stats(device)
-
-    def record(self) -> dict[str, Any]:
-        """``rss_before_mb``, ``peak_rss_mb``, ``peak_scope``, ``extra_mb`` (and ``cuda_peak_mb``)."""
-        out = {"rss_before_mb": self.before, "peak_rss_mb": peak_rss_mb(), "peak_scope": self.scope}
-        out["extra_mb"] = out["peak_rss_mb"] - self.before
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-            out["cuda_peak_mb"] = torch.cuda.max_memory_allocated(self.device) / 2**20
-            out["extra_mb"] = out["cuda_peak_mb"]
-        return out
 
 
 def eval_point(
