@@ -94,30 +94,29 @@ def evaluate(
             for j in range(0, len(chunk), SCORE_ROWS):  # a block of scores stays in cache
                 block = slice(j, j + SCORE_ROWS)
                 b = len(chunk[block])
+                top: torch.Tensor | None = None  # [b, K] with coverage
                 if item_blocks and b >= ITEM_BLOCK_MIN:
                     user_seen = seen[block] if seen is not None else None
-                    r, best = ranks_in_item_blocks(
+                    r, top = ranks_in_item_blocks(
                         states[block], table, targets[block], user_seen, top_k, axis == 0
                     )
-                    ranks[at[block]] = r.cpu().numpy()
-                    if best is not None:
-                        for k in ks:
-                            covered[k][best[:, :k].cpu().numpy().ravel()] = True
-                    continue
-                # [b, N + 1] when the top K is needed (topk along rows), else [N + 1, b]: faster to make
-                shape = (b, len(table)) if axis == 1 else (len(table), b)
-                cells = b * len(table)  # of the reused blocks, this block's leading part
-                out = block_scores[:cells].view(shape)
-                scores = model.score_states(states[block], table, item_major=axis == 0, out=out).float()
-                if seen is not None:
-                    mask_items(scores, seen[block], item_dim=axis)
-                target_scores = scores.gather(axis, targets[block].unsqueeze(axis)).squeeze(axis)  # [b]
-                flags = block_flags[:cells].view(shape)
-                ranks[at[block]] = pessimistic_rank(scores, target_scores, axis, flags).cpu().numpy()
-                if cfg.coverage:
-                    top = scores.topk(top_k, dim=1).indices.cpu().numpy()  # [b, K]
+                else:
+                    # [b, N + 1] when the top K is needed (topk along rows), else [N + 1, b]: faster to make
+                    shape = (b, len(table)) if axis == 1 else (len(table), b)
+                    cells = b * len(table)  # of the reused blocks, this block's leading part
+                    out = block_scores[:cells].view(shape)
+                    scores = model.score_states(states[block], table, item_major=axis == 0, out=out).float()
+                    if seen is not None:
+                        mask_items(scores, seen[block], item_dim=axis)
+                    target_scores = scores.gather(axis, targets[block].unsqueeze(axis)).squeeze(axis)  # [b]
+                    r = pessimistic_rank(scores, target_scores, axis, block_flags[:cells].view(shape))
+                    if cfg.coverage:
+                        top = scores.topk(top_k, dim=1).indices
+                ranks[at[block]] = r.cpu().numpy()
+                if top is not None:
+                    best = top.cpu().numpy()
                     for k in ks:
-                        covered[k][top[:, :k].ravel()] = True
+                        covered[k][best[:, :k].ravel()] = True
         else:
             assert sampler is not None
             negatives = torch.from_numpy(sampler.sample(chunk, cfg.num_negatives, rng)).to(device)  # [B, C]

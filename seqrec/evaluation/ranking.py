@@ -130,9 +130,10 @@ def merge_top_k(
     best: tuple[Tensor, Tensor] | None, values: Tensor, items: Tensor, k: int
 ) -> tuple[Tensor, Tensor]:
     """Each row's ``k`` best of the lists so far (``best``: scores and items ``[b, <= k]``) and of new
-    ones (``values`` and ``items``), best first."""
-    if best is not None:
-        values, items = torch.cat([best[0], values], 1), torch.cat([best[1], items], 1)
+    ones (``values`` and ``items``, a block's own top ``k``), best first."""
+    if best is None:  # the first block's lists, already its top k
+        return values, items
+    values, items = torch.cat([best[0], values], 1), torch.cat([best[1], items], 1)
     values, pick = values.topk(min(k, values.shape[1]), dim=1)
     return values, items.gather(1, pick)
 

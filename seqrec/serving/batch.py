@@ -86,8 +86,8 @@ def write_recommendations(
     )
     allowed = rec.allowed_mask(exclude, include_only)
     mode: Retrieval = "model" if include_only is not None else retrieval
-    model_scoring = mode == "model" or rec.index is None
-    chunk = chunk_size or default_chunk_size(data.num_items, model_scoring and rec.scores_in_item_blocks)
+    item_blocks = not rec.uses_index(mode) and rec.scores_in_item_blocks
+    chunk = chunk_size or default_chunk_size(data.num_items, item_blocks)
     if chunk < 1:
         raise ValueError("chunk_size must be at least 1")
     with_titles = titles and rec.has_titles

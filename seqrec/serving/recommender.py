@@ -459,13 +459,17 @@ class Recommender:
             raise ValueError(f"unknown retrieval {retrieval!r}: expected 'auto', 'model' or 'index'")
         if retrieval == "index" and self.index is None:
             raise ValueError("no retrieval index is loaded: load with index='auto' or use retrieval='model'")
-        use_index = self.index is not None and retrieval != "model"
+        use_index = self.uses_index(retrieval)
         k = min(k, self.data.num_items)
         batch = self._batch(seqs, rows, user_ids)
         seen = full_histories(seqs, rows, seqs.lengths[rows]) if filter_seen else None  # [B, H]
         if use_index:
             return self._index_top_k(batch, seen, k, allowed)
         return self._model_top_k(batch, seen, k, allowed)
+
+    def uses_index(self, retrieval: Retrieval) -> bool:
+        """Whether ``rank`` answers from the retrieval index (else by model scoring)."""
+        return self.index is not None and retrieval != "model"
 
     def _batch(self, seqs: Sequences, rows: np.ndarray, user_ids: torch.Tensor) -> SequenceBatch:
         batch = history_batch(seqs, rows, seqs.lengths[rows], self.max_len)
