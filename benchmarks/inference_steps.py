@@ -53,10 +53,9 @@ def time_steps(batch: int, length: int, hidden: int, heads: int, repeats: int) -
     # in the forward pass, so that allocations and caches behave as they do there
     steps: list[tuple[str, float, tuple[str, ...], Callable[..., Any]]] = [
         ("mask", 0, (), lambda: attention_mask(valid, causal=True)),
-        ("keep", 0, (), lambda: valid.unsqueeze(-1).to(x.dtype)),
         ("attn_norm", 0, (), lambda: first.attn_norm(x)),
         ("q", projection, ("attn_norm",), first.attn.q),
-        ("k", projection, (), lambda: first.attn.k(x)),
+        ("k", projection, (), lambda: F.linear(x, first.attn.k.weight)),  # no bias: softmax cancels it
         ("v", projection, (), lambda: first.attn.v(x)),
         (
             "attention",
@@ -70,8 +69,7 @@ def time_steps(batch: int, length: int, hidden: int, heads: int, repeats: int) -
         ("relu", 0, ("fc1",), F.relu),
         ("fc2", projection, ("relu",), first.ffn.fc2),
         ("ffn_residual", 0, ("ffn_norm", "fc2"), torch.add),
-        ("zero_padding", 0, ("ffn_residual", "keep"), torch.mul),
-        ("last_block", 0, ("zero_padding", "mask", "keep"), lambda h, m, k: last(h, m, k, queries=1)),
+        ("last_block", 0, ("ffn_residual", "mask"), lambda h, m: last(h, m, queries=1)),
     ]
     last_read = {key: i for i, (_, _, reads, _) in enumerate(steps) for key in reads}
     times: dict[str, list[float]] = {name: [] for name, _, _, _ in steps}

@@ -5,9 +5,10 @@ Ids: items 1..N, padding 0, the mask token N + 1 (an input only: never scored or
 For a left-padded input s_1..s_L in which the objective (``seqrec.data.objectives.MaskedItem``) has
 replaced some items by [MASK]:
 
-    H^0  = Dropout(LN(E[s_t] + P[pos_t])) * m    pos_t counts from the end (padding 0); LN + dropout on
+    H^0  = Dropout(LN(E[s_t] + P[pos_t]))        pos_t counts from the end (padding 0); LN + dropout on
                                                  the embeddings as in the authors' BERT code
-    H^l  = Trm(H^{l-1})                          post-LN bidirectional layers (``seqrec.nn.bert``)
+    H^l  = Trm(H^{l-1})                          post-LN bidirectional layers (``seqrec.nn.bert``);
+                                                 H^L * m: padding zeroed once, at the output
     P(v | t) = softmax(LN(GELU(H^L_t W_P + b_P)) E^T + b_O)  E shared with the input, b_O an item bias
 
 The paper's equation 7 writes the output layer without a layer norm; the authors' code (Google BERT's
@@ -71,7 +72,7 @@ class BERT4Rec(SequenceModel):
         items = batch.items[:, -self.max_len :]  # [B, L]
         valid = items > 0  # [B, L]
         x = self.item_emb(items) + self.pos_emb(positions_from_end(valid))  # [B, L, D]
-        x = self.emb_dropout(self.emb_norm(x)) * valid.unsqueeze(-1)  # [B, L, D]
+        x = self.emb_dropout(self.emb_norm(x))  # [B, L, D]
         h = self.head_norm(F.gelu(self.head(self.encoder(x, valid, last_only=last_only))))  # [B, L or 1, D]
         return torch.cat([h, h.new_ones(*h.shape[:-1], 1)], dim=-1)  # [B, L or 1, D + 1]
 

@@ -4,12 +4,15 @@ For a history s_1..s_n (left-padded to L), with item table M (shared by input an
 positional table P:
 
     E_t  = M[s_t] * sqrt(d) + P[pos_t]        pos_t counts from the end (last item = 1, padding = 0)
-    X    = Dropout(E) * m                     m = 1 on real items, 0 on padding
-    F    = SASRecEncoder(X)                   b blocks of causal self-attention + feed-forward, final LN
+    X    = Dropout(E)
+    F    = SASRecEncoder(X) * m               b blocks of causal self-attention + feed-forward, final LN;
+                                              m = 1 on real items, 0 on padding
     r_{t,i} = F_t . M[i]                      relevance of item i as the (t+1)-th item
 
 Counting positions from the end is the authors' indexing (their last item always sits at index
 maxlen - 1) written so that a batch padded to any width gives the same states: padding invariance.
+The authors also zero the padding of X and of every block's output; the encoder zeroes it once, at its
+output, which gives real positions the same states (``seqrec.nn.attention``).
 """
 
 from __future__ import annotations
@@ -74,7 +77,7 @@ class SASRec(SequenceModel):
         x = self.item_emb(items) * math.sqrt(self.hidden) + self.pos_emb(
             positions_from_end(valid)
         )  # [B, L, D]
-        x = self.emb_dropout(x) * valid.unsqueeze(-1)  # [B, L, D]
+        x = self.emb_dropout(x)  # [B, L, D]
         return x, valid
 
     def encode(self, batch: SequenceBatch) -> Tensor:

@@ -4,8 +4,9 @@ SASRec with a user embedding concatenated to every position, in the input and in
 With item table M (width d_i), user table U (width d_u), positions P (width d_i + d_u), user u:
 
     E_t  = [M[s_t] * sqrt(d_i) ; U[u] * sqrt(d_u)] + P[pos_t]     pos_t counts from the end
-    X    = Dropout(E) * m
-    F    = SASRecEncoder(X)                                        attention width d_i + d_u
+    X    = Dropout(E)
+    F    = SASRecEncoder(X) * m                                    attention width d_i + d_u; m: 1 on
+                                                                   real items (padding zeroed once)
     r_{t,i} = F_t . [M[i] ; U[u] * sqrt(d_u)]                     as in the authors' model_v1.py
 
 The user half of the prediction is the same for every item, so it changes BCE / gBCE losses but not
@@ -82,7 +83,7 @@ class SSEPT(SequenceModel):
             ],
             dim=-1,
         ) + self.pos_emb(positions_from_end(valid))  # [B, L, d_i + d_u]
-        x = self.emb_dropout(x) * valid.unsqueeze(-1)  # [B, L, d_i + d_u]
+        x = self.emb_dropout(x)  # [B, L, d_i + d_u]
         f = self.encoder(x, valid, last_only=last_only)  # [B, L (1 with last_only), d_i + d_u]
         user_term = (f[..., self.hidden :] * user.unsqueeze(1)).sum(-1, keepdim=True)  # [B, L, 1]
         return torch.cat([f[..., : self.hidden], user_term], dim=-1)  # [B, L, d_i + 1]

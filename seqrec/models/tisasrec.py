@@ -5,10 +5,10 @@ For a history s_1..s_n with timestamps t_1..t_n (left-padded to L), item table M
 output:
 
     r_ij = min(k, floor(|t_i - t_j| / r_min^u))        personalised interval, k = time_span
-    m_t  = Dropout(M[s_t] * sqrt(d)) * mask             no position added to the input
+    m_t  = Dropout(M[s_t] * sqrt(d))                    no position added to the input
     e_ij = m_i W_Q (m_j W_K + r^K_{r_ij} + p^K_j)^T / sqrt(d)
     z_i  = sum_{j <= i} softmax_j(e_ij) (m_j W_V + r^V_{r_ij} + p^V_j)
-    F    = b blocks of [z + LN query residual, LN + point-wise feed-forward], final LN
+    F    = b blocks of [z + LN query residual, LN + point-wise feed-forward], final LN, * mask
     r_{t,i} = F_t . M[i]
 
 (``seqrec.nn.time_aware`` has the attention, the interval matrix and how both are computed.)
@@ -64,7 +64,7 @@ class TiSASRec(SequenceModel):
         items = batch.items[:, -self.max_len :]  # [B, L]
         timestamps = batch.timestamps[:, -self.max_len :]  # [B, L]
         valid = items > 0  # [B, L]
-        x = self.emb_dropout(self.inputs(batch, items, timestamps, valid)) * valid.unsqueeze(-1)  # [B, L, D]
+        x = self.emb_dropout(self.inputs(batch, items, timestamps, valid))  # [B, L, D]
         return self.encoder(x, valid, timestamps)  # [B, L, D]
 
     def item_table(self) -> Tensor:

@@ -1,15 +1,26 @@
 """Self-attention blocks as in the SASRec authors' code (Kang & McAuley, ICDM 2018).
 
-One block, for input X (padding rows zeroed), following the authors' TensorFlow implementation:
+One block, for input X, following the authors' TensorFlow implementation:
 
     Q~ = LN(X)                                              query is layer-normalised, keys/values are not
-    A  = concat_h softmax(Q~ W_Q^h (X W_K^h)^T / sqrt(d_h) + M) X W_V^h    (no output projection)
+    A  = concat_h softmax(Q~ W_Q^h (X W_K^h + b_K^h)^T / sqrt(d_h) + M) (X W_V^h + b_V^h)   (no output
+                                                            projection; Q~ W_Q^h carries b_Q^h)
     S  = Q~ + A                                             residual on the normalised query
-    F  = Dropout(ReLU(LN(S) W_1 + b_1)) W_2 + b_2, with dropout, + LN(S)
-    X' = F * m                                              padding positions zeroed again
+    X' = Dropout(ReLU(LN(S) W_1 + b_1)) W_2 + b_2, with dropout, + LN(S)
+
+and after the last block, the output LN(X^b) * m, with m = 1 on real items and 0 on padding.
 
 M is 0 where attention is allowed and -inf elsewhere: causal (key j <= query i) and no padded keys;
-a padded query may attend to itself only, so no row is empty (its output is zeroed anyway).
+a padded query may attend to itself only, so no row is empty.
+
+Two terms of the authors' graph are left out because they cannot change a real position's state:
+- They multiply by m after the embedding and after every block. A real position never reads a padded
+  one (its keys are masked, and everything else is position-wise), so here padding is zeroed once, at
+  the encoder's output: the states of real positions, the loss and every gradient are the same, and
+  training saves two passes over ``[B, L, D]`` per block (forward and backward).
+- The key bias b_K adds ``q_i . b_K^h`` to every score of query i, the same for all keys, which the
+  softmax cancels; its gradient is zero. The keys are projected without it (the parameter stays, for
+  checkpoints and transfer) and it gets no gradient.
 
 On the CPU, training attends on the heads as the projections lay them out, with an explicit backward
 (``HeadsLastAttention``). Inference (eval mode, no gradients) takes two exact shortcuts: one query per
@@ -144,15 +155,18 @@ class HeadsLastAttention(torch.autograd.Function):
 
         S = c Q K^T + A          (one ``baddbmm``: the mask rides in the matrix product)
         P = softmax(S)           (saved; [H, B, Lq, L], one head contiguous at a time)
-        W = P * R                (R saved, W recomputed in the backward)
+        W = P * R                (saved, written over R)
         O = W V
 
-    and backward, from dO:
+    and backward, from dO, with G = dO V^T:
 
         dV = W^T dO
-        dP = (dO V^T) * R
-        dS = P * (dP - rowsum(dP * P))     (``_softmax_backward_data``)
-        dQ = c dS K,   dK = c dS^T Q
+        dP = G * R
+        dS = P * (dP - rowsum(dP * P))
+           = Y - P * rowsum(Y),   Y = P * dP = G * W    (no dropout: ``_softmax_backward_data(G, P)``)
+        dQ = c dS K,   dK = c dS^T Q                    (c as the products' scale: ``baddbmm``)
+
+    so R is not needed after the forward and W takes its memory.
 
     Autograd's own graph of the same steps (``attend``) reads each head through a head-major copy, and its
     matrix products receive the output's gradient in the transposed layout of ``out.transpose(1, 2)``,
@@ -173,28 +187,32 @@ class HeadsLastAttention(torch.autograd.Function):
         for j in range(h):
             scores = torch.baddbmm(bias, q[:, :, j], k[:, :, j].transpose(1, 2), alpha=dh**-0.5)
             weights = torch.softmax(scores, dim=-1, out=probs[j])  # [B, Lq, L]
-            out[:, :, j] = torch.bmm(weights if keep is None else weights * keep[j], v[:, :, j])
-        ctx.save_for_backward(q, k, v, probs, keep)
+            if keep is not None:
+                weights = keep[j].mul_(weights)  # W = P * R over R
+            out[:, :, j] = torch.bmm(weights, v[:, :, j])
+        ctx.dropout = keep is not None
+        ctx.save_for_backward(q, k, v, probs, probs if keep is None else keep)
         return out
 
     @staticmethod
     @torch.amp.custom_bwd(device_type="cpu")
     @once_differentiable
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, Tensor, Tensor, None, None]:
-        q, k, v, probs, keep = ctx.saved_tensors
+        q, k, v, probs, weights = ctx.saved_tensors
         grad = grad.contiguous()
-        dh = q.shape[-1]
+        c = q.shape[-1] ** -0.5
         dq, dk, dv = (torch.empty(t.shape, dtype=t.dtype, device=t.device) for t in (q, k, v))
         for j in range(q.shape[2]):
             g = grad[:, :, j]  # [B, Lq, d_h]
-            weights = probs[j] if keep is None else probs[j] * keep[j]
-            dv[:, :, j] = torch.bmm(weights.transpose(1, 2), g)
-            dp = torch.bmm(g, v[:, :, j].transpose(1, 2))  # [B, Lq, L]
-            if keep is not None:
-                dp.mul_(keep[j])
-            ds = torch._softmax_backward_data(dp, probs[j], -1, probs.dtype)
-            dq[:, :, j] = torch.bmm(ds, k[:, :, j]).mul_(dh**-0.5)
-            dk[:, :, j] = torch.bmm(ds.transpose(1, 2), q[:, :, j]).mul_(dh**-0.5)
+            dv[:, :, j] = torch.bmm(weights[j].transpose(1, 2), g)
+            dg = torch.bmm(g, v[:, :, j].transpose(1, 2))  # G: [B, Lq, L]
+            if ctx.dropout:
+                y = dg.mul_(weights[j])  # Y = G * W
+                ds = y.addcmul_(probs[j], y.sum(-1, keepdim=True), value=-1.0)  # Y - P rowsum(Y)
+            else:
+                ds = torch._softmax_backward_data(dg, probs[j], -1, probs.dtype)
+            dq[:, :, j] = torch.baddbmm(q[:, :, j], ds, k[:, :, j], beta=0.0, alpha=c)  # c dS K
+            dk[:, :, j] = torch.baddbmm(k[:, :, j], ds.transpose(1, 2), q[:, :, j], beta=0.0, alpha=c)
         return dq, dk, dv, None, None
 
 
@@ -221,8 +239,8 @@ class MultiHeadSelfAttention(nn.Module):
         p = self.dropout if self.training else 0.0
         # [B, Lq, H, d_h] and [B, L, H, d_h]: views of the projections
         q, k, v = (
-            linear(inputs, layer).view(*inputs.shape[:2], h, d // h)
-            for inputs, layer in ((query, self.q), (keys, self.k), (keys, self.v))
+            linear(inputs, layer, bias=bias).view(*inputs.shape[:2], h, d // h)
+            for inputs, layer, bias in ((query, self.q, True), (keys, self.k, False), (keys, self.v, True))
         )
         if cpu and not inference:
             return HeadsLastAttention.apply(q, k, v, mask, p).view(b, length, d)  # [B, Lq, D]
@@ -282,19 +300,18 @@ class SASRecBlock(nn.Module):
         self.attn_adapter: nn.Module = nn.Identity()
         self.ffn_adapter: nn.Module = nn.Identity()
 
-    def forward(self, x: Tensor, mask: Tensor, keep: Tensor, queries: int | None = None) -> Tensor:
-        """x: [B, L, D]; mask: [B, 1, L, L] bool; keep: [B, L, 1] float (1 on real items).
+    def forward(self, x: Tensor, mask: Tensor, queries: int | None = None) -> Tensor:
+        """x: [B, L, D]; mask: [B, 1, L, L] bool.
 
         ``queries``: compute only the last that many positions (their attention still reads all of x);
         the output is then ``[B, queries, D]``.
         """
         if queries is not None:
-            mask, keep = mask[:, :, -queries:, :], keep[:, -queries:]
+            mask = mask[:, :, -queries:, :]
         q = self.attn_norm(x if queries is None else x[:, -queries:])  # [B, Lq, D]
         x = q + self.attn_adapter(self.attn(q, x, mask))  # [B, Lq, D]
         y = self.ffn_norm(x)  # [B, Lq, D]
-        x = y + self.ffn_adapter(self.ffn.transform(y))  # [B, Lq, D]
-        return x * keep
+        return y + self.ffn_adapter(self.ffn.transform(y))  # [B, Lq, D]
 
 
 class SASRecEncoder(nn.Module):
@@ -318,5 +335,5 @@ class SASRecEncoder(nn.Module):
         keep = valid.unsqueeze(-1).to(x.dtype)  # [B, L, 1]
         last = len(self.blocks) - 1
         for i, block in enumerate(self.blocks):
-            x = block(x, mask, keep, 1 if last_only and i == last else None)
-        return self.final_norm(x)  # [B, L, D] ([B, 1, D] with last_only)
+            x = block(x, mask, 1 if last_only and i == last else None)
+        return self.final_norm(x) * keep[:, -x.shape[1] :]  # [B, L, D] ([B, 1, D] with last_only)

@@ -7,7 +7,9 @@ One layer, for input H (the paper's equations 1-5):
     PFFN  = GELU(A W_1 + b_1) W_2 + b_2                      inner width 4d in the paper
     H'    = LN(A + Dropout(PFFN(A)))
 
-M only hides padded keys (no causal mask): every position sees the whole history. Unlike the SASRec
+M only hides padded keys (no causal mask): every position sees the whole history. The encoder's output
+is H^L * m (padding zeroed once; the key bias is left out, as the softmax cancels it: see
+``seqrec.nn.attention``). Unlike the SASRec
 blocks (``seqrec.nn.attention``: pre-LN query, ReLU, no output projection), this follows the original
 Transformer/BERT layout that the paper and the authors' code (Google's BERT) use.
 """
@@ -36,20 +38,19 @@ class BertLayer(nn.Module):
         self.attn_adapter: nn.Module = nn.Identity()  # transfer adapter slots (seqrec.nn.adapters)
         self.ffn_adapter: nn.Module = nn.Identity()
 
-    def forward(self, x: Tensor, mask: Tensor, keep: Tensor, queries: int | None = None) -> Tensor:
-        """x: [B, L, D]; mask: [B, 1, L, L] bool; keep: [B, L, 1] float (1 on real items).
+    def forward(self, x: Tensor, mask: Tensor, queries: int | None = None) -> Tensor:
+        """x: [B, L, D]; mask: [B, 1, L, L] bool.
 
         ``queries``: compute only the last that many positions (their attention still reads all of x);
         the output is then ``[B, queries, D]``.
         """
         xq = x
         if queries is not None:
-            xq, mask, keep = x[:, -queries:], mask[:, :, -queries:, :], keep[:, -queries:]
+            xq, mask = x[:, -queries:], mask[:, :, -queries:, :]
         attn = self.attn_adapter(self.drop(linear(self.attn(xq, x, mask), self.attn_out)))  # [B, Lq, D]
         a = self.attn_norm(xq + attn)  # [B, Lq, D]
         ffn = self.ffn_adapter(self.drop(linear(F.gelu(linear(a, self.fc1)), self.fc2)))  # [B, Lq, D]
-        h = self.ffn_norm(a + ffn)  # [B, Lq, D]
-        return h * keep
+        return self.ffn_norm(a + ffn)  # [B, Lq, D]
 
 
 class BertEncoder(nn.Module):
@@ -69,5 +70,5 @@ class BertEncoder(nn.Module):
         keep = valid.unsqueeze(-1).to(x.dtype)  # [B, L, 1]
         last = len(self.layers) - 1
         for i, layer in enumerate(self.layers):
-            x = layer(x, mask, keep, 1 if last_only and i == last else None)
-        return x  # [B, L, D] ([B, 1, D] with last_only)
+            x = layer(x, mask, 1 if last_only and i == last else None)
+        return x * keep[:, -x.shape[1] :]  # [B, L, D] ([B, 1, D] with last_only)

@@ -57,11 +57,13 @@ Beauty's evaluation, whose short histories give batches of a few thousand rows, 
 (``benchmarks/results/ab_onednn-linear-beauty.md``); with this threshold it is unchanged (0.99-1.00x)."""
 
 
-def linear(x: Tensor, layer: nn.Linear, activation: Activation = None) -> Tensor:
-    """``layer(x)``, then ReLU with ``activation="relu"``; ``x`` is ``[..., in]``."""
+def linear(x: Tensor, layer: nn.Linear, activation: Activation = None, *, bias: bool = True) -> Tensor:
+    """``layer(x)``, then ReLU with ``activation="relu"``; ``x`` is ``[..., in]``. ``bias=False``: the
+    product alone, without the layer's bias."""
+    b = layer.bias if bias else None
     if _fused(x, layer):
-        return torch.ops.mkldnn._linear_pointwise(x, layer.weight, layer.bias, activation or "none", [], "")
-    y = layer(x)
+        return torch.ops.mkldnn._linear_pointwise(x, layer.weight, b, activation or "none", [], "")
+    y = F.linear(x, layer.weight, b)
     return F.relu(y) if activation == "relu" else y
 
 
@@ -71,7 +73,6 @@ def _fused(x: Tensor, layer: nn.Linear) -> bool:
         and not torch.is_grad_enabled()
         and x.device.type == "cpu"
         and x.dtype == layer.weight.dtype == torch.float32
-        and layer.bias is not None
         and x.numel() >= ONEDNN_MIN_ROWS * x.shape[-1]
         and x.is_contiguous()
         and not torch.is_autocast_enabled("cpu")

@@ -15,7 +15,9 @@ Attention of position i over positions j <= i, with item inputs m (no position a
 
 r^K, r^V are interval tables with k + 1 rows, p^K, p^V absolute position tables (positions counted from
 the end, as in ``SASRec``), all split across heads like the projections. The block around it is
-SASRec's: query = LN(x), residual on the query, LN + point-wise feed-forward, padding zeroed.
+SASRec's: query = LN(x), residual on the query, LN + point-wise feed-forward; padding is zeroed once,
+after the final LN, and the key bias is left out: neither can change a real position's state
+(``seqrec.nn.attention``).
 
 Instead of materialising r^K_{r_ij} as a ``[B, L, L, D]`` tensor (the authors' way; 1 GB for B = 128,
 L = 200, d = 50), the interval terms are computed per bucket and gathered:
@@ -114,7 +116,9 @@ class TimeAwareSelfAttention(nn.Module):
         h = self.heads
         dh = d // h
         q = linear(query, self.q).view(b, length, h, dh).transpose(1, 2)  # [B, H, L, d_h]
-        k = (linear(keys, self.k) + pos_k).view(b, length, h, dh).transpose(1, 2)  # [B, H, L, d_h]
+        k = (
+            (linear(keys, self.k, bias=False) + pos_k).view(b, length, h, dh).transpose(1, 2)
+        )  # [B, H, L, d_h]
         v = (linear(keys, self.v) + pos_v).view(b, length, h, dh).transpose(1, 2)  # [B, H, L, d_h]
         rk = table_k.view(-1, h, dh).permute(1, 2, 0)  # [H, d_h, K + 1]
         rv = table_v.view(-1, h, dh).transpose(0, 1)  # [H, K + 1, d_h]
@@ -142,16 +146,14 @@ class TimeAwareBlock(nn.Module):
         self,
         x: Tensor,
         mask: Tensor,
-        keep: Tensor,
         intervals: Tensor,
         relations: tuple[Tensor, Tensor, Tensor, Tensor],
     ) -> Tensor:
-        """x: [B, L, D]; keep: [B, L, 1]; relations: (pos_k, pos_v [B, L, D], table_k, table_v [K+1, D])."""
+        """x: [B, L, D]; relations: (pos_k, pos_v [B, L, D], table_k, table_v [K+1, D])."""
         q = self.attn_norm(x)  # [B, L, D]
         x = q + self.attn_adapter(self.attn(q, x, mask, intervals, *relations))  # [B, L, D]
         y = self.ffn_norm(x)  # [B, L, D]
-        x = y + self.ffn_adapter(self.ffn.transform(y))  # [B, L, D]
-        return x * keep
+        return y + self.ffn_adapter(self.ffn.transform(y))  # [B, L, D]
 
 
 class TimeAwareEncoder(nn.Module):
@@ -191,5 +193,5 @@ class TimeAwareEncoder(nn.Module):
             self.drop(self.interval_v.weight),  # [K + 1, D]
         )
         for block in self.blocks:
-            x = block(x, mask, keep, intervals, relations)
-        return self.final_norm(x)  # [B, L, D]
+            x = block(x, mask, intervals, relations)
+        return self.final_norm(x) * keep  # [B, L, D]

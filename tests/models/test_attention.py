@@ -56,7 +56,7 @@ def test_heads_last_training_path_drops_the_weights_it_was_given(monkeypatch: py
     q, k, v = (_heads(10, gen) for _ in range(3))
     mask = _mask(10, 10, True, gen)
     keep = (torch.rand(2, 5, 10, 10, generator=gen) > 0.25).double() / 0.75  # [H, B, Lq, L]
-    monkeypatch.setattr(attention, "keep_scale", lambda like, p: keep.to(like.dtype))
+    monkeypatch.setattr(attention, "keep_scale", lambda like, p: keep.to(like.dtype, copy=True))
     leaves = [t.clone().requires_grad_() for t in (q, k, v)]
     ours = HeadsLastAttention.apply(*leaves, mask, 0.25)
     ours.square().sum().backward()
@@ -174,3 +174,78 @@ def test_training_attention_runs_in_float32_under_bf16_autocast() -> None:
     assert outputs[1].dtype == torch.float32  # the attention's own output, not a bf16 product
     torch.testing.assert_close(outputs[1], outputs[0], rtol=3e-2, atol=3e-2)
     torch.testing.assert_close(grads[1], grads[0], rtol=5e-2, atol=5e-2)
+
+
+def test_training_path_leaves_out_the_key_bias_that_the_softmax_cancels() -> None:
+    """With gradients, the module (keys projected without b_K) gives the output and gradients of the
+    authors' attention with b_K: PyTorch's kernel on the three full projections. b_K gets no gradient
+    where the written-out graph gives it zero."""
+    torch.manual_seed(0)
+    attn = MultiHeadSelfAttention(16, 2, dropout=0.0).double().train()
+    for layer in (attn.q, attn.k, attn.v):
+        torch.nn.init.normal_(layer.bias)
+    x = torch.randn(5, 9, 16, dtype=torch.float64)
+    valid = torch.rand(5, 9) > 0.3
+    valid[:, -1] = True
+    mask = attention_mask(valid, causal=True)
+    weight = torch.randn(5, 9, 16, dtype=torch.float64)  # a generic loss
+    ours_x = x.clone().requires_grad_()
+    ours = attn(ours_x, ours_x, mask)
+    (ours * weight).sum().backward()
+    ours_grads = {name: p.grad for name, p in attn.named_parameters()}
+    attn.zero_grad(set_to_none=True)
+    ref_x = x.clone().requires_grad_()
+    q, k, v = (t(ref_x).view(5, 9, 2, 8).transpose(1, 2) for t in (attn.q, attn.k, attn.v))
+    ref = F.scaled_dot_product_attention(q, k, v, attn_mask=mask).transpose(1, 2).reshape(5, 9, 16)
+    (ref * weight).sum().backward()
+    torch.testing.assert_close(ours, ref)
+    torch.testing.assert_close(ours_x.grad, ref_x.grad)
+    assert ours_grads.pop("k.bias") is None
+    torch.testing.assert_close(attn.k.bias.grad, torch.zeros(16, dtype=torch.float64))
+    for name, grad in ours_grads.items():
+        torch.testing.assert_close(grad, dict(attn.named_parameters())[name].grad)
+
+
+def _zeroing_every_block(
+    encoder: torch.nn.Module, layers: torch.nn.ModuleList, x: Tensor, valid: Tensor
+) -> Tensor:
+    """The authors' graph: padding zeroed at the input and after every block (and the final norm)."""
+    keep = valid.unsqueeze(-1).to(x.dtype)
+    mask = attention_mask(valid, causal=isinstance(encoder, SASRecEncoder))
+    h = x * keep
+    for layer in layers:
+        h = layer(h, mask) * keep
+    if isinstance(encoder, SASRecEncoder):
+        h = encoder.final_norm(h)
+    return h * keep
+
+
+@pytest.mark.parametrize("kind", ["sasrec", "bert"])
+def test_encoders_zero_padding_once_with_the_same_states_and_gradients(kind: str) -> None:
+    """Padding zeroed once at the output (inputs arrive with any values on padding) gives the states, the
+    zeros on padding, and the parameters' gradients of zeroing it after every block, in training."""
+    from seqrec.nn.bert import BertEncoder
+
+    torch.manual_seed(0)
+    encoder: Any = (
+        SASRecEncoder(16, 2, 2, dropout=0.0, inner=16) if kind == "sasrec" else BertEncoder(16, 2, 2, 0.0, 32)
+    )
+    encoder = encoder.double().train()
+    layers = encoder.blocks if kind == "sasrec" else encoder.layers
+    x = torch.randn(6, 11, 16, dtype=torch.float64)
+    valid = torch.arange(11) >= torch.tensor([0, 3, 5, 8, 10, 2])[:, None]  # left padding
+    weight = torch.randn(6, 11, 16, dtype=torch.float64)
+    grads = []
+    for run in (encoder, lambda x_, v_: _zeroing_every_block(encoder, layers, x_, v_)):
+        encoder.zero_grad(set_to_none=True)
+        out = run(x, valid)
+        (out * weight).sum().backward()
+        grads.append((out, {n: p.grad for n, p in encoder.named_parameters()}))
+    (ours, ours_grads), (ref, ref_grads) = grads
+    torch.testing.assert_close(ours, ref)
+    assert bool((ours[~valid] == 0).all())
+    for name, grad in ref_grads.items():
+        if grad is None or ours_grads[name] is None:  # the key biases, left out of both
+            assert name.endswith("attn.k.bias")
+            continue
+        torch.testing.assert_close(ours_grads[name], grad)
