@@ -40,16 +40,18 @@ def _count_onednn(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 @needs_onednn
 @pytest.mark.parametrize("shape", [(300, 24), (3, 100, 24)])
 @pytest.mark.parametrize("activation", [None, "relu"])
+@pytest.mark.parametrize("bias", [True, False])
 def test_inference_on_many_rows_takes_onednn_and_equals_f_linear(
-    shape: tuple[int, ...], activation: str | None, monkeypatch: pytest.MonkeyPatch
+    shape: tuple[int, ...], activation: str | None, bias: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """With the layer's bias, or without it (``bias=False``: the keys' projection)."""
     monkeypatch.setattr(fused, "ONEDNN_MIN_ROWS", 300)
     calls = _count_onednn(monkeypatch)
     layer = _layer(0)
     x = torch.randn(shape)
     with torch.no_grad():
-        got = linear(x, layer, activation)  # type: ignore[arg-type]
-        expected = F.linear(x, layer.weight, layer.bias)
+        got = linear(x, layer, activation, bias=bias)  # type: ignore[arg-type]
+        expected = F.linear(x, layer.weight, layer.bias if bias else None)
     expected = F.relu(expected) if activation == "relu" else expected
     assert calls == [1]
     torch.testing.assert_close(got, expected)
