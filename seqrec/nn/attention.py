@@ -326,7 +326,7 @@ class SASRecEncoder(nn.Module):
         self.final_norm = nn.LayerNorm(hidden, eps=1e-8)
 
     def forward(self, x: Tensor, valid: Tensor, last_only: bool = False) -> Tensor:
-        """x: [B, L, D] embedded inputs (padding zeroed); valid: [B, L] bool.
+        """x: [B, L, D] embedded inputs (any values on padding; zeroed at the output); valid: [B, L] bool.
 
         ``last_only``: the last block computes the last position only (inference: the state that
         predicts the next item), returning ``[B, 1, D]`` equal to the last row of the full output.

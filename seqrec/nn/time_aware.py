@@ -181,7 +181,7 @@ class TimeAwareEncoder(nn.Module):
         self.final_norm = nn.LayerNorm(hidden, eps=1e-8)
 
     def forward(self, x: Tensor, valid: Tensor, timestamps: Tensor) -> Tensor:
-        """x: [B, L, D] embedded items (padding zeroed); valid: [B, L] bool; timestamps: [B, L]."""
+        """x: [B, L, D] embedded items (any values on padding); valid: [B, L] bool; timestamps: [B, L]."""
         mask = attention_mask(valid, causal=True)  # [B, 1, L, L]
         keep = valid.unsqueeze(-1).to(x.dtype)  # [B, L, 1]
         intervals = time_interval_matrix(timestamps, valid, self.time_span)  # [B, L, L]

@@ -16,7 +16,10 @@ from seqrec.nn.attention import (
     SASRecEncoder,
     attend,
     attention_mask,
+    positions_from_end,
 )
+from seqrec.nn.bert import BertEncoder
+from seqrec.nn.time_aware import TimeAwareEncoder, time_interval_matrix
 
 
 def _heads(length: int, gen: torch.Generator) -> Tensor:
@@ -206,39 +209,46 @@ def test_training_path_leaves_out_the_key_bias_that_the_softmax_cancels() -> Non
         torch.testing.assert_close(grad, dict(attn.named_parameters())[name].grad)
 
 
-def _zeroing_every_block(
-    encoder: torch.nn.Module, layers: torch.nn.ModuleList, x: Tensor, valid: Tensor
-) -> Tensor:
+def _zeroing_every_block(kind: str, encoder: Any, x: Tensor, valid: Tensor, stamps: Tensor) -> Tensor:
     """The authors' graph: padding zeroed at the input and after every block (and the final norm)."""
     keep = valid.unsqueeze(-1).to(x.dtype)
-    mask = attention_mask(valid, causal=isinstance(encoder, SASRecEncoder))
+    mask = attention_mask(valid, causal=kind != "bert")
     h = x * keep
-    for layer in layers:
+    if kind == "tisasrec":  # dropout 0: the relation tables as the encoder builds them
+        positions = positions_from_end(valid)
+        relations = (encoder.pos_k(positions), encoder.pos_v(positions))
+        relations += (encoder.interval_k.weight, encoder.interval_v.weight)
+        intervals = time_interval_matrix(stamps, valid, encoder.time_span)
+        for block in encoder.blocks:
+            h = block(h, mask, intervals, relations) * keep
+    for layer in encoder.layers if kind == "bert" else encoder.blocks if kind == "sasrec" else []:
         h = layer(h, mask) * keep
-    if isinstance(encoder, SASRecEncoder):
-        h = encoder.final_norm(h)
-    return h * keep
+    return h * keep if kind == "bert" else encoder.final_norm(h) * keep
 
 
-@pytest.mark.parametrize("kind", ["sasrec", "bert"])
+@pytest.mark.parametrize("kind", ["sasrec", "bert", "tisasrec"])
 def test_encoders_zero_padding_once_with_the_same_states_and_gradients(kind: str) -> None:
     """Padding zeroed once at the output (inputs arrive with any values on padding) gives the states, the
     zeros on padding, and the parameters' gradients of zeroing it after every block, in training."""
-    from seqrec.nn.bert import BertEncoder
-
     torch.manual_seed(0)
-    encoder: Any = (
-        SASRecEncoder(16, 2, 2, dropout=0.0, inner=16) if kind == "sasrec" else BertEncoder(16, 2, 2, 0.0, 32)
-    )
-    encoder = encoder.double().train()
-    layers = encoder.blocks if kind == "sasrec" else encoder.layers
+    encoders = {
+        "sasrec": lambda: SASRecEncoder(16, 2, 2, dropout=0.0, inner=16),
+        "bert": lambda: BertEncoder(16, 2, 2, 0.0, 32),
+        "tisasrec": lambda: TimeAwareEncoder(16, 2, 2, 0.0, 16, max_len=11, time_span=8),
+    }
+    encoder = encoders[kind]().double().train()
     x = torch.randn(6, 11, 16, dtype=torch.float64)
     valid = torch.arange(11) >= torch.tensor([0, 3, 5, 8, 10, 2])[:, None]  # left padding
+    stamps = torch.cumsum(torch.randint(0, 5, (6, 11)), 1) * valid
     weight = torch.randn(6, 11, 16, dtype=torch.float64)
+    runs = [
+        lambda: encoder(x, valid, stamps) if kind == "tisasrec" else encoder(x, valid),
+        lambda: _zeroing_every_block(kind, encoder, x, valid, stamps),
+    ]
     grads = []
-    for run in (encoder, lambda x_, v_: _zeroing_every_block(encoder, layers, x_, v_)):
+    for run in runs:
         encoder.zero_grad(set_to_none=True)
-        out = run(x, valid)
+        out = run()
         (out * weight).sum().backward()
         grads.append((out, {n: p.grad for n, p in encoder.named_parameters()}))
     (ours, ours_grads), (ref, ref_grads) = grads
