@@ -181,7 +181,7 @@ class FullCrossEntropy:
         )
         if not torch.is_grad_enabled():  # e.g. a validation loss: no gradients to form
             return _ce_sum(h, items, t - 1, plan, compute, False, False)[0] / max(h.shape[0], 1)
-        loss: Tensor = _ChunkedCrossEntropy.apply(h, items, t - 1, plan, compute)
+        loss: Tensor = _ChunkedCrossEntropy.apply(h, table, t - 1, plan, compute, 1)
         return loss
 
 
@@ -193,11 +193,13 @@ def _ce_sum(
     compute: torch.dtype,
     need_h: bool,
     need_items: bool,
+    **gradients: Any,
 ) -> tuple[Tensor, Tensor | None, Tensor | None]:
-    """``_chunked_ce`` with ``plan`` rows per chunk, or ``_tiled_ce`` with ``plan`` = (rows, items)."""
+    """``_chunked_ce`` with ``plan`` rows per chunk, or ``_tiled_ce`` with ``plan`` = (rows, items);
+    ``gradients``: their ``grad_scale`` and ``items_grad``."""
     if isinstance(plan, tuple):
-        return _tiled_ce(h, items, classes, *plan, need_h, need_items)
-    return _chunked_ce(h, items, classes, plan, compute, need_h, need_items)
+        return _tiled_ce(h, items, classes, *plan, need_h, need_items, **gradients)
+    return _chunked_ce(h, items, classes, plan, compute, need_h, need_items, **gradients)
 
 
 def quantized_chunk_rows(rows: int) -> int:
@@ -207,17 +209,26 @@ def quantized_chunk_rows(rows: int) -> int:
 
 
 def _chunked_ce(
-    h: Tensor, items: Tensor, classes: Tensor, rows: int, compute: torch.dtype, need_h: bool, need_items: bool
+    h: Tensor,
+    items: Tensor,
+    classes: Tensor,
+    rows: int,
+    compute: torch.dtype,
+    need_h: bool,
+    need_items: bool,
+    grad_scale: float = 1.0,
+    items_grad: Tensor | None = None,
 ) -> tuple[Tensor, Tensor | None, Tensor | None]:
     """Summed CE of ``h [T, D] @ items [N, D]^T`` against ``classes [T]``, chunk by chunk, with the
-    gradients of that sum for ``h`` / ``items`` where asked (see ``_ChunkedCrossEntropy``). Logits,
-    softmax and the two gradient products run in ``compute``; losses and gradients accumulate in at
-    least float32."""
+    gradients of that sum for ``h`` / ``items`` where asked (see ``_ChunkedCrossEntropy``), times
+    ``grad_scale`` (the products' own scale). Logits, softmax and the two gradient products run in
+    ``compute``; losses and gradients accumulate in at least float32, the items' gradient into
+    ``items_grad`` where given (zeroed, ``[N, D]``, of that dtype; e.g. rows of a larger table's)."""
     acc = torch.promote_types(torch.float32, torch.promote_types(h.dtype, items.dtype))
     sync_free = CE_SYNC_FREE if CE_SYNC_FREE is not None else h.device.type != "cpu"
     terms = _target_terms_sync_free if sync_free else _target_terms
     grad_h = torch.empty_like(h, dtype=acc) if need_h else None  # [T, D]
-    grad_items = torch.zeros_like(items, dtype=acc) if need_items else None  # [N, D]
+    grad_items = _items_grad(items, acc, need_items, items_grad)  # [N, D]
     count = h.shape[0]
     nll = torch.empty(count, dtype=acc, device=h.device)  # [T]
     quantum = min(CE_ROW_QUANTUM, rows)
@@ -236,11 +247,11 @@ def _chunked_ce(
                 continue
             probs[torch.arange(real, device=h.device), target[:, 0]] = p_minus_1.to(compute)  # P - onehot
             if grad_h is not None:
-                grad_h[start : start + real] = (probs @ items_c)[:real]  # [c, D]
+                grad_h[start : start + real] = (probs @ items_c)[:real] * grad_scale  # [c, D]
             if grad_items is not None and compute == acc:
-                grad_items.addmm_(probs.T, h_chunk)  # += [N, D]
+                grad_items.addmm_(probs.T, h_chunk, alpha=grad_scale)  # += [N, D]
             elif grad_items is not None:  # no mixed-dtype addmm_ on the CPU
-                grad_items += probs.T @ h_chunk
+                grad_items.add_(probs.T @ h_chunk, alpha=grad_scale)
             del probs
         # Targets whose probability underflowed (a logit ~90 below the rest; -log P beyond -log of the
         # smallest normal number): their loss from the logits. One host sync per call, not per chunk.
@@ -252,7 +263,15 @@ def _chunked_ce(
 
 
 def _tiled_ce(
-    h: Tensor, items: Tensor, classes: Tensor, rows: int, cols: int, need_h: bool, need_items: bool
+    h: Tensor,
+    items: Tensor,
+    classes: Tensor,
+    rows: int,
+    cols: int,
+    need_h: bool,
+    need_items: bool,
+    grad_scale: float = 1.0,
+    items_grad: Tensor | None = None,
 ) -> tuple[Tensor, Tensor | None, Tensor | None]:
     """``_chunked_ce`` for a catalogue too large for whole rows of logits: blocks of ``rows`` positions
     by ``cols`` items, two passes over the items per block of positions, in at least float32.
@@ -275,10 +294,11 @@ def _tiled_ce(
 
     Not in bf16: pass 1's logits would be rounded before their log-sum (the shift that would keep them
     exact is known only after it), and every gradient inherits that error through exp(m - lse): on
-    small cases it was several times ``_chunked_ce``'s error in bf16."""
+    small cases it was several times ``_chunked_ce``'s error in bf16. ``grad_scale`` and ``items_grad``
+    as in ``_chunked_ce``."""
     acc = torch.promote_types(torch.float32, torch.promote_types(h.dtype, items.dtype))
     grad_h = torch.empty_like(h, dtype=acc) if need_h else None  # [T, D]
-    grad_items = torch.zeros_like(items, dtype=acc) if need_items else None  # [N, D]
+    grad_items = _items_grad(items, acc, need_items, items_grad)  # [N, D]
     count, num_items = h.shape[0], items.shape[0]
     nll = torch.empty(count, dtype=acc, device=h.device)  # [T]
     blocks = [(b0, min(b0 + cols, num_items)) for b0 in range(0, num_items, cols)]
@@ -306,6 +326,7 @@ def _tiled_ce(
                 continue
             scale = torch.exp(top - z_t - loss)[:, None]  # [C, 1]: exp(m - lse)
             target_grad = -torch.sigmoid(gap) / scale[:, 0]  # P_t - 1 in pass 2's units
+            scale *= grad_scale
             h_scaled = h_chunk * scale
             chunk_grad = torch.zeros_like(h_chunk)  # [C, D]
             for (b0, b1), (hit, local) in zip(blocks, where, strict=True):  # pass 2
@@ -319,6 +340,13 @@ def _tiled_ce(
             if grad_h is not None:
                 grad_h[start : start + rows] = chunk_grad * scale
     return nll.sum(), grad_h, grad_items
+
+
+def _items_grad(items: Tensor, acc: torch.dtype, need: bool, given: Tensor | None) -> Tensor | None:
+    """The zeroed ``[N, D]`` buffer the items' gradient accumulates into: ``given``, or a new one."""
+    if not need:
+        return None
+    return given if given is not None else torch.zeros_like(items, dtype=acc)
 
 
 def _block_targets(target: Tensor, b0: int, b1: int) -> tuple[Tensor, Tensor]:
@@ -365,37 +393,61 @@ def _target_terms_sync_free(probs: Tensor, target: Tensor, acc: torch.dtype) -> 
 
 class _ChunkedCrossEntropy(torch.autograd.Function):
     """Mean softmax cross-entropy of ``h [T, D] @ items [N, D]^T`` against ``classes [T]``, one chunk of
-    ``rows`` positions at a time, with the gradients computed in the forward pass.
+    ``rows`` positions at a time, with the gradients computed in the forward pass; ``items`` are the rows
+    of ``table`` from ``first`` on (the rows before it, e.g. padding, are not classes).
 
     For each chunk the logits are formed once and their softmax P gives both the loss, -log P[target],
     and dLoss/dlogits = P - onehot, written over P in place (both target terms from ``_target_terms``).
-    Two matmuls turn it into the chunk's gradient for ``h`` and its share of the gradient for ``items``.
-    Only those gradients (``[T, D]`` and ``[N, D]``, the sizes autograd would produce anyway) are kept for
-    the backward pass, which scales them by the incoming gradient: no ``[T, N]`` tensor is ever alive and
-    nothing is recomputed. Under autocast (``compute`` = bf16) the logits, softmax and products run in
-    bf16 with float32 accumulation, twice as many rows per chunk, and AMX where the CPU has it.
-    ``plan``: rows per chunk, or (rows, items) per block for ``_tiled_ce``.
+    Two matmuls turn it into the chunk's gradient for ``h`` and its share of the gradient for ``items``,
+    with the mean's 1 / T as their scale. Only those gradients (``[T, D]``, and ``[N + first, D]`` for the
+    whole table, its first rows zero: the sizes autograd would produce anyway) are kept for the backward
+    pass, which hands them on as they are for an incoming gradient of 1 (``loss.backward()`` on the CPU)
+    and scales them otherwise: no ``[T, N]`` tensor is ever alive, nothing is recomputed, and the table's
+    gradient takes no pass of its own (a slice's backward would write it into a zeroed table-sized
+    tensor, and a scale one more pass). Under autocast (``compute`` = bf16) the logits, softmax and
+    products run in bf16 with float32 accumulation, twice as many rows per chunk, and AMX where the CPU
+    has it. ``plan``: rows per chunk, or (rows, items) per block for ``_tiled_ce``.
     """
 
     @staticmethod
     def forward(
-        ctx: Any, h: Tensor, items: Tensor, classes: Tensor, plan: int | tuple[int, int], compute: torch.dtype
+        ctx: Any,
+        h: Tensor,
+        table: Tensor,
+        classes: Tensor,
+        plan: int | tuple[int, int],
+        compute: torch.dtype,
+        first: int,
     ) -> Tensor:
-        need_h, need_items = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
-        total, grad_h, grad_items = _ce_sum(h, items, classes, plan, compute, need_h, need_items)
-        ctx.save_for_backward(*(g for g in (grad_h, grad_items) if g is not None))
-        ctx.need = (need_h, need_items)
-        ctx.count = max(h.shape[0], 1)
-        ctx.dtypes = (h.dtype, items.dtype)
-        return total / ctx.count
+        need_h, need_table = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        acc = torch.promote_types(torch.float32, torch.promote_types(h.dtype, table.dtype))
+        grad_table = torch.zeros_like(table, dtype=acc) if need_table else None  # [N + first, D]
+        count = max(h.shape[0], 1)
+        total, grad_h, _ = _ce_sum(
+            h,
+            table[first:],
+            classes,
+            plan,
+            compute,
+            need_h,
+            need_table,
+            grad_scale=1.0 / count,
+            items_grad=None if grad_table is None else grad_table[first:],
+        )
+        ctx.save_for_backward(*(g for g in (grad_h, grad_table) if g is not None))
+        ctx.need = (need_h, need_table)
+        ctx.dtypes = (h.dtype, table.dtype)
+        return total / count
 
     @staticmethod
-    def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, Tensor | None, None, None, None]:
+    def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, Tensor | None, None, None, None, None]:
         saved = iter(ctx.saved_tensors)
-        scale = grad_out / ctx.count  # 0-dim: keeps each gradient's dtype
-        grad_h = (next(saved) * scale).to(ctx.dtypes[0]) if ctx.need[0] else None
-        grad_items = (next(saved) * scale).to(ctx.dtypes[1]) if ctx.need[1] else None
-        return grad_h, grad_items, None, None, None
+        unit = grad_out.device.type == "cpu" and float(grad_out) == 1.0  # no host sync on the CPU
+        grads: list[Tensor | None] = []
+        for need, dtype in zip(ctx.need, ctx.dtypes, strict=True):
+            g = next(saved) if need else None
+            grads.append(None if g is None else (g if unit else g * grad_out).to(dtype))  # 0-dim: g's dtype
+        return grads[0], grads[1], None, None, None, None
 
 
 class SampledSoftmax:

@@ -32,10 +32,12 @@ def _reference(hidden: torch.Tensor, targets: torch.Tensor, table: torch.Tensor)
     return F.cross_entropy(hidden[pos] @ table[1:].T, targets[pos] - 1)  # logits [T, 30]
 
 
-def _value_and_grads(fn, hidden, targets, table) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _value_and_grads(
+    fn, hidden, targets, table, factor: float = 2.5
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     hidden.grad = table.grad = None
     value = fn(hidden, targets, table)
-    (2.5 * value).backward()  # an incoming gradient other than 1 must scale the stored gradients
+    (factor * value if factor != 1.0 else value).backward()  # other than 1: scales the stored gradients
     return value.detach(), hidden.grad.clone(), table.grad.clone()
 
 
@@ -185,11 +187,28 @@ def test_tiled_ce_matches_autograd(rows: int, cols: int) -> None:
 
     def tiled(h: torch.Tensor, t: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
         pos = t > 0
-        return losses._ChunkedCrossEntropy.apply(h[pos], e[1:], t[pos] - 1, (rows, cols), torch.float64)
+        return losses._ChunkedCrossEntropy.apply(h[pos], e, t[pos] - 1, (rows, cols), torch.float64, 1)
 
     got = _value_and_grads(tiled, hidden, targets, table)
     for a, b in zip(ref, got, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("plan", [5, (4, 7)])
+def test_ce_hands_on_its_gradients_for_a_unit_incoming_gradient(plan: int | tuple[int, int]) -> None:
+    """``loss.backward()``, an incoming gradient of exactly 1: the stored gradients, already scaled by the
+    mean's 1 / T, are the gradients as they are; the table's padding row gets none."""
+    hidden, table, targets = _inputs(7)
+
+    def ce(h: torch.Tensor, t: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+        pos = t > 0
+        return losses._ChunkedCrossEntropy.apply(h[pos], e, t[pos] - 1, plan, torch.float64, 1)
+
+    ref = _value_and_grads(_reference, hidden, targets, table, factor=1.0)
+    got = _value_and_grads(ce, hidden, targets, table, factor=1.0)
+    for a, b in zip(ref, got, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+    assert bool((got[2][0] == 0).all())
 
 
 def test_tiled_ce_without_gradients_and_for_the_table_only() -> None:
