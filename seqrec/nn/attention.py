@@ -211,7 +211,8 @@ class HeadsLastAttention(torch.autograd.Function):
                 ds = y.addcmul_(probs[j], y.sum(-1, keepdim=True), value=-1.0)  # Y - P rowsum(Y)
             else:
                 ds = torch._softmax_backward_data(dg, probs[j], -1, probs.dtype)
-            dq[:, :, j] = torch.baddbmm(q[:, :, j], ds, k[:, :, j], beta=0.0, alpha=c)  # c dS K
+            # c dS K and c dS^T Q; with beta = 0 the first argument only gives the result's shape
+            dq[:, :, j] = torch.baddbmm(q[:, :, j], ds, k[:, :, j], beta=0.0, alpha=c)
             dk[:, :, j] = torch.baddbmm(k[:, :, j], ds.transpose(1, 2), q[:, :, j], beta=0.0, alpha=c)
         return dq, dk, dv, None, None
 
