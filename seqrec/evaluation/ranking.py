@@ -182,12 +182,14 @@ def ranks_in_item_blocks(
     when no top K is needed."""
     num = table.shape[0]
     cols = cols or SCORE_ITEMS
-    blocks = item_block_scores(states, table, seen, cols, item_major and not top_k)
-    target_scores = torch.mm(states, table[targets].T).diagonal().clone()  # [b]
+    item_major = item_major and not top_k  # a top K is taken along rows
     if seen is not None:
         seen = seen.to(states.device)
+    blocks = item_block_scores(states, table, seen, cols, item_major)
+    target_scores = torch.mm(states, table[targets].T).diagonal().clone()  # [b]
+    if seen is not None:
         target_scores[(seen == targets[:, None]).any(1)] = float("-inf")
-    axis = 0 if item_major and not top_k else 1
+    axis = 0 if item_major else 1
     counts = torch.zeros(len(targets), dtype=torch.long, device=states.device)
     best: tuple[Tensor, Tensor] | None = None  # each row's top K so far: scores, items
     widest = max(b1 - b0 for b0, b1 in item_block_bounds(num, cols))

@@ -221,8 +221,9 @@ def _zeroing_every_block(kind: str, encoder: Any, x: Tensor, valid: Tensor, stam
         intervals = time_interval_matrix(stamps, valid, encoder.time_span)
         for block in encoder.blocks:
             h = block(h, mask, intervals, relations) * keep
-    for layer in encoder.layers if kind == "bert" else encoder.blocks if kind == "sasrec" else []:
-        h = layer(h, mask) * keep
+    else:
+        for layer in encoder.layers if kind == "bert" else encoder.blocks:
+            h = layer(h, mask) * keep
     return h * keep if kind == "bert" else encoder.final_norm(h) * keep
 
 
