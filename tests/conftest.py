@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
+import torch
 
 from seqrec import RuntimeOptions, SequenceDataset
 
@@ -37,3 +38,13 @@ def dataset(log: pl.DataFrame, item_meta: pl.DataFrame) -> SequenceDataset:
 @pytest.fixture
 def quiet() -> RuntimeOptions:
     return RuntimeOptions(progress=False, seed=7)
+
+
+DEVICES = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
+"""Where the device-parametrised tests run: the CPU, and a GPU where one is present (select those with
+``-k cuda``; ``benchmarks/gpu/run_checks.sh`` runs them on the lent GPU)."""
+
+
+@pytest.fixture(params=DEVICES)
+def device(request: pytest.FixtureRequest) -> torch.device:
+    return torch.device(request.param)

@@ -176,8 +176,9 @@ def ranks_in_item_blocks(
     (as ``mask_items`` does); with ``top_k`` also each row's ``top_k`` best items (indices ``[b, top_k]``),
     merged block by block.
 
-    The targets' scores come from their own ``[b, b]`` product, whose diagonal holds the values of the
-    catalogue's product where the blocks do (``item_block_scores``): the ranks then equal those of one
+    Each block's cells are compared with the targets' scores as a product of that block's shape forms
+    them (``target_scores_like_blocks``), so an item whose vector equals the target's ties with it, and
+    each count leaves out the target's own cell as its block holds it: the ranks equal those of one
     ``[b, N + 1]`` block. ``item_major``: blocks as ``[cols, b]`` (``table @ states.T``), faster to form
     when no top K is needed."""
     num = table.shape[0]
@@ -185,23 +186,65 @@ def ranks_in_item_blocks(
     item_major = item_major and not top_k  # a top K is taken along rows
     if seen is not None:
         seen = seen.to(states.device)
-    blocks = item_block_scores(states, table, seen, cols, item_major)
-    target_scores = torch.mm(states, table[targets].T).diagonal().clone()  # [b]
+    bounds = item_block_bounds(num, cols)
+    target_scores = target_scores_like_blocks(
+        states, table, targets, {b1 - b0 for b0, b1 in bounds}, item_major
+    )
     if seen is not None:
-        target_scores[(seen == targets[:, None]).any(1)] = float("-inf")
+        for t in target_scores.values():
+            t[(seen == targets[:, None]).any(1)] = float("-inf")
     axis = 0 if item_major else 1
     counts = torch.zeros(len(targets), dtype=torch.long, device=states.device)
     best: tuple[Tensor, Tensor] | None = None  # each row's top K so far: scores, items
-    widest = max(b1 - b0 for b0, b1 in item_block_bounds(num, cols))
+    widest = max(b1 - b0 for b0, b1 in bounds)
     flags = torch.empty(widest * len(targets), dtype=count_dtype(num), device=states.device)  # reused
-    for b0, scores in blocks:
-        counts += (
-            pessimistic_rank(scores, target_scores, axis, flags[: scores.numel()].view(scores.shape)) + 1
-        )
+    for b0, scores in item_block_scores(states, table, seen, cols, item_major):
+        width = scores.shape[axis]
+        cells = flags[: scores.numel()].view(scores.shape)
+        counts += pessimistic_rank(scores, target_scores[width], axis, cells) + 1  # items scored at least t
+        own = cells.gather(axis, (targets - b0).clamp(0, width - 1).unsqueeze(axis)).squeeze(axis)  # [b]
+        counts -= (own * ((targets >= b0) & (targets < b0 + width))).long()  # the target's own cell
         if top_k:
             values, index = scores.topk(min(top_k, scores.shape[1]), dim=1)
             best = merge_top_k(best, values, index + b0, top_k)
-    return counts - 1, best[1] if best is not None else None
+    return counts, best[1] if best is not None else None
+
+
+SHAPE_FREE_SUMS = ("cpu",)
+"""Device types whose BLAS sums a score's terms in the same order in every product of at least
+``ITEM_BLOCK_MIN`` rows and columns (``target_scores_like_blocks``)."""
+
+
+def target_scores_like_blocks(
+    states: Tensor, table: Tensor, targets: Tensor, widths: set[int], item_major: bool
+) -> dict[int, Tensor]:
+    """The scores of ``targets [b]`` for ``states [b, D]``, for each block width M of
+    ``item_block_scores``: as a product of that block's shape (``[M, b]``, or ``[b, M]``) forms them.
+
+    A BLAS picks its kernel, and with it the order in which a score's D terms are summed, by the
+    product's shape: cuBLAS gave a ``[b, b]`` product's diagonal one ulp off a ``[16, 256]`` block's cells
+    on an H100, enough to lose an exact tie with an item whose vector equals the target's. On the CPU
+    (MKL) every product of at least ``ITEM_BLOCK_MIN`` rows and columns sums alike (``SHAPE_FREE_SUMS``):
+    one ``[b, b]`` product serves every width. Elsewhere the targets' vectors take the place of a block's
+    items (groups of up to M users, zero rows after them), one product per width and group."""
+    b = len(states)
+    vectors = table[targets]  # [b, D]
+    if states.device.type in SHAPE_FREE_SUMS:
+        diagonal = torch.mm(states, vectors.T).diagonal().clone()  # [b]
+        return dict.fromkeys(widths, diagonal)
+    out: dict[int, Tensor] = {}
+    for m in widths:
+        t = states.new_empty(b)
+        rows = vectors.new_zeros(m, vectors.shape[1])  # [M, D]
+        for g0 in range(0, b, m):
+            n = min(m, b - g0)
+            rows[:n] = vectors[g0 : g0 + n]
+            if item_major:
+                t[g0 : g0 + n] = torch.mm(rows, states.T)[:n, g0 : g0 + n].diagonal()
+            else:
+                t[g0 : g0 + n] = torch.mm(states, rows.T)[g0 : g0 + n, :n].diagonal()
+        out[m] = t
+    return out
 
 
 def _mask_block(scores: Tensor, seen: Tensor, b0: int, b1: int, axis: int) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import numpy as np
 import pytest
 import torch
@@ -158,11 +161,11 @@ def _random_ranking(seed: int, users: int, num: int) -> tuple[torch.Tensor, ...]
 @pytest.mark.parametrize("item_major", [True, False])
 @pytest.mark.parametrize("filter_seen", [False, True])
 def test_ranks_in_item_blocks_equal_whole_rows(
-    users: int, cols: int, item_major: bool, filter_seen: bool
+    users: int, cols: int, item_major: bool, filter_seen: bool, device: torch.device
 ) -> None:
     from seqrec.evaluation.ranking import mask_items, ranks_in_item_blocks
 
-    table, states, targets, seen = _random_ranking(users + cols, users, 2001)
+    table, states, targets, seen = (t.to(device) for t in _random_ranking(users + cols, users, 2001))
     scores = states @ table.T  # [b, N + 1]
     scores[:, 0] = float("-inf")
     if filter_seen:
@@ -182,6 +185,55 @@ def test_ranks_in_item_blocks_equal_whole_rows(
         assert all(len(set(row)) == 10 for row in top.tolist())
 
 
+@pytest.mark.parametrize("users", [16, 37, 256])
+@pytest.mark.parametrize("cols", [16, 100])
+@pytest.mark.parametrize("item_major", [True, False])
+def test_target_scores_formed_like_each_blocks_shape_give_the_same_ranks(
+    monkeypatch: pytest.MonkeyPatch, users: int, cols: int, item_major: bool
+) -> None:
+    """The targets' scores from products shaped like the blocks (as on a GPU): on the CPU the same
+    values as the ``[b, b]`` diagonal, the same ranks as whole rows, the tie of items 4 and 9 included."""
+    from seqrec.evaluation import ranking
+
+    table, states, targets, seen = _random_ranking(users + cols + 1, users, 2001)
+    widths = {b1 - b0 for b0, b1 in ranking.item_block_bounds(2001, cols)}
+    diagonal = ranking.target_scores_like_blocks(states, table, targets, widths, item_major)
+    expected, _ = ranking.ranks_in_item_blocks(states, table, targets, seen, item_major=item_major, cols=cols)
+    monkeypatch.setattr(ranking, "SHAPE_FREE_SUMS", ())
+    shaped = ranking.target_scores_like_blocks(states, table, targets, widths, item_major)
+    assert len(widths) == 2 and diagonal.keys() == shaped.keys()
+    for width in widths:
+        assert torch.equal(shaped[width], diagonal[width])
+    got, _ = ranking.ranks_in_item_blocks(states, table, targets, seen, item_major=item_major, cols=cols)
+    assert torch.equal(got, expected)
+
+
+@pytest.mark.parametrize("item_major", [True, False])
+def test_item_block_ranks_leave_out_the_targets_own_cell(
+    monkeypatch: pytest.MonkeyPatch, item_major: bool
+) -> None:
+    """A BLAS may give a target's cell of its block one ulp below (or above) the target's own score from
+    the ``[b, b]`` product: the rank is the same (not one better, as an assumed tie with itself gives)."""
+    from seqrec.evaluation import ranking
+
+    table, states, targets, _ = _random_ranking(3, 32, 2001)
+    exact, _ = ranking.ranks_in_item_blocks(states, table, targets, None, item_major=item_major, cols=100)
+    blocks = ranking.item_block_scores
+
+    def nudged(*args: Any) -> Iterator[tuple[int, torch.Tensor]]:
+        for b0, scores in blocks(*args):
+            rows_first = scores.T if item_major else scores  # [b, M]
+            rows = ((targets >= b0) & (targets < b0 + rows_first.shape[1])).nonzero()[:, 0]
+            cells = rows_first[rows, targets[rows] - b0]
+            direction = torch.where(rows % 2 == 0, float("-inf"), float("inf"))
+            rows_first[rows, targets[rows] - b0] = torch.nextafter(cells, direction)
+            yield b0, scores
+
+    monkeypatch.setattr(ranking, "item_block_scores", nudged)
+    got, _ = ranking.ranks_in_item_blocks(states, table, targets, None, item_major=item_major, cols=100)
+    assert torch.equal(got, exact)
+
+
 def test_item_blocks_need_sixteen_users_and_items() -> None:
     from seqrec.evaluation.ranking import ranks_in_item_blocks
 
@@ -193,13 +245,15 @@ def test_item_blocks_need_sixteen_users_and_items() -> None:
 @pytest.mark.parametrize("users", [16, 37])
 @pytest.mark.parametrize("cols", [16, 100, 1000])
 @pytest.mark.parametrize("filter_seen", [False, True])
-def test_top_k_in_item_blocks_equals_whole_rows(users: int, cols: int, filter_seen: bool) -> None:
+def test_top_k_in_item_blocks_equals_whole_rows(
+    users: int, cols: int, filter_seen: bool, device: torch.device
+) -> None:
     """The recommender's top K over item blocks: the scores of the whole rows' top K, items too (ties
     aside), with seen items and forbidden ones removed."""
     from seqrec.evaluation.ranking import mask_items, top_k_in_item_blocks
 
-    table, states, _, seen = _random_ranking(users * cols, users, 2001)
-    allowed = torch.ones(2001, dtype=torch.bool)
+    table, states, _, seen = (t.to(device) for t in _random_ranking(users * cols, users, 2001))
+    allowed = torch.ones(2001, dtype=torch.bool, device=device)
     allowed[torch.arange(0, 2001, 7)] = False  # every 7th item forbidden
     scores = states @ table.T  # [b, N + 1]
     scores[:, 0] = float("-inf")

@@ -179,19 +179,21 @@ def test_training_attention_runs_in_float32_under_bf16_autocast() -> None:
     torch.testing.assert_close(grads[1], grads[0], rtol=5e-2, atol=5e-2)
 
 
-def test_training_path_leaves_out_the_key_bias_that_the_softmax_cancels() -> None:
+def test_training_path_leaves_out_the_key_bias_that_the_softmax_cancels(device: torch.device) -> None:
     """With gradients, the module (keys projected without b_K) gives the output and gradients of the
     authors' attention with b_K: PyTorch's kernel on the three full projections. b_K gets no gradient
-    where the written-out graph gives it zero."""
+    where the written-out graph gives it zero. On the CPU the module takes ``HeadsLastAttention``, on a
+    GPU the fused kernel."""
     torch.manual_seed(0)
     attn = MultiHeadSelfAttention(16, 2, dropout=0.0).double().train()
     for layer in (attn.q, attn.k, attn.v):
         torch.nn.init.normal_(layer.bias)
-    x = torch.randn(5, 9, 16, dtype=torch.float64)
+    attn.to(device)
+    x = torch.randn(5, 9, 16, dtype=torch.float64).to(device)
     valid = torch.rand(5, 9) > 0.3
     valid[:, -1] = True
-    mask = attention_mask(valid, causal=True)
-    weight = torch.randn(5, 9, 16, dtype=torch.float64)  # a generic loss
+    mask = attention_mask(valid, causal=True).to(device)
+    weight = torch.randn(5, 9, 16, dtype=torch.float64).to(device)  # a generic loss
     ours_x = x.clone().requires_grad_()
     ours = attn(ours_x, ours_x, mask)
     (ours * weight).sum().backward()
@@ -204,7 +206,7 @@ def test_training_path_leaves_out_the_key_bias_that_the_softmax_cancels() -> Non
     torch.testing.assert_close(ours, ref)
     torch.testing.assert_close(ours_x.grad, ref_x.grad)
     assert ours_grads.pop("k.bias") is None
-    torch.testing.assert_close(attn.k.bias.grad, torch.zeros(16, dtype=torch.float64))
+    torch.testing.assert_close(attn.k.bias.grad, torch.zeros(16, dtype=torch.float64, device=device))
     for name, grad in ours_grads.items():
         torch.testing.assert_close(grad, dict(attn.named_parameters())[name].grad)
 
@@ -228,20 +230,24 @@ def _zeroing_every_block(kind: str, encoder: Any, x: Tensor, valid: Tensor, stam
 
 
 @pytest.mark.parametrize("kind", ["sasrec", "bert", "tisasrec"])
-def test_encoders_zero_padding_once_with_the_same_states_and_gradients(kind: str) -> None:
+def test_encoders_zero_padding_once_with_the_same_states_and_gradients(
+    kind: str, device: torch.device
+) -> None:
     """Padding zeroed once at the output (inputs arrive with any values on padding) gives the states, the
-    zeros on padding, and the parameters' gradients of zeroing it after every block, in training."""
+    zeros on padding, and the parameters' gradients of zeroing it after every block, in training (on a
+    GPU: the fused kernel, whose padded queries attend to themselves)."""
     torch.manual_seed(0)
     encoders = {
         "sasrec": lambda: SASRecEncoder(16, 2, 2, dropout=0.0, inner=16),
         "bert": lambda: BertEncoder(16, 2, 2, 0.0, 32),
         "tisasrec": lambda: TimeAwareEncoder(16, 2, 2, 0.0, 16, max_len=11, time_span=8),
     }
-    encoder = encoders[kind]().double().train()
-    x = torch.randn(6, 11, 16, dtype=torch.float64)
+    encoder = encoders[kind]().double().train().to(device)
+    x = torch.randn(6, 11, 16, dtype=torch.float64).to(device)
     valid = torch.arange(11) >= torch.tensor([0, 3, 5, 8, 10, 2])[:, None]  # left padding
-    stamps = torch.cumsum(torch.randint(0, 5, (6, 11)), 1) * valid
-    weight = torch.randn(6, 11, 16, dtype=torch.float64)
+    stamps = (torch.cumsum(torch.randint(0, 5, (6, 11)), 1) * valid).to(device)
+    valid = valid.to(device)
+    weight = torch.randn(6, 11, 16, dtype=torch.float64).to(device)
     runs = [
         lambda: encoder(x, valid, stamps) if kind == "tisasrec" else encoder(x, valid),
         lambda: _zeroing_every_block(kind, encoder, x, valid, stamps),

@@ -16,13 +16,16 @@ def _sync_free(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(losses, "CE_SYNC_FREE", request.param)
 
 
-def _inputs(seed: int = 0, dtype: torch.dtype = torch.float64) -> tuple[torch.Tensor, ...]:
+def _inputs(
+    seed: int = 0, dtype: torch.dtype = torch.float64, device: torch.device | None = None
+) -> tuple[torch.Tensor, ...]:
     g = torch.Generator().manual_seed(seed)
     hidden = torch.randn(4, 9, 8, generator=g, dtype=dtype)  # [B, L, D]
     table = torch.randn(31, 8, generator=g, dtype=dtype)  # [N + 1, D], 30 items
     targets = torch.randint(1, 31, (4, 9), generator=g)  # [B, L]
     targets[:, :3] = 0  # padding positions: no loss
     targets[0] = 0  # a row without targets
+    hidden, table, targets = (t.to(device) for t in (hidden, table, targets))
     return hidden.requires_grad_(True), table.requires_grad_(True), targets
 
 
@@ -42,8 +45,8 @@ def _value_and_grads(
 
 
 @pytest.mark.parametrize("rows", [1, 5, 7, 27, 1000])
-def test_chunked_ce_matches_autograd(rows: int) -> None:
-    hidden, table, targets = _inputs()
+def test_chunked_ce_matches_autograd(rows: int, device: torch.device) -> None:
+    hidden, table, targets = _inputs(device=device)
     loss = FullCrossEntropy(chunk_bytes=rows * 4 * 30, min_rows=1)  # `rows` positions of 30 logits
     assert loss.chunk_rows(30) == rows
     ref = _value_and_grads(_reference, hidden, targets, table)
@@ -52,14 +55,14 @@ def test_chunked_ce_matches_autograd(rows: int) -> None:
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
 
 
-def test_chunked_ce_float32_and_bf16_autocast_close_to_autograd() -> None:
-    hidden, table, targets = _inputs(1, torch.float32)
+def test_chunked_ce_float32_and_bf16_autocast_close_to_autograd(device: torch.device) -> None:
+    hidden, table, targets = _inputs(1, torch.float32, device)
     loss = FullCrossEntropy(chunk_bytes=4 * 30 * 4, min_rows=1)  # 4 positions per chunk
     ref = _value_and_grads(_reference, hidden, targets, table)
     got = _value_and_grads(lambda h, t, e: loss(h, t, None, e), hidden, targets, table)
     for a, b in zip(ref, got, strict=True):
         torch.testing.assert_close(a, b)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
+    with torch.autocast(device.type, dtype=torch.bfloat16):
         ref16 = _value_and_grads(_reference, hidden, targets, table)
         got16 = _value_and_grads(lambda h, t, e: loss(h, t, None, e), hidden, targets, table)
     for a, b in zip(ref16, got16, strict=True):
@@ -195,10 +198,13 @@ def test_tiled_ce_matches_autograd(rows: int, cols: int) -> None:
 
 
 @pytest.mark.parametrize("plan", [5, (4, 7)])
-def test_ce_hands_on_its_gradients_for_a_unit_incoming_gradient(plan: int | tuple[int, int]) -> None:
+def test_ce_hands_on_its_gradients_for_a_unit_incoming_gradient(
+    plan: int | tuple[int, int], device: torch.device
+) -> None:
     """``loss.backward()``, an incoming gradient of exactly 1: the stored gradients, already scaled by the
-    mean's 1 / T, are the gradients as they are; the table's padding row gets none."""
-    hidden, table, targets = _inputs(7)
+    mean's 1 / T, are the gradients as they are (on the CPU; elsewhere scaled by the 1 without a host
+    check); the table's padding row gets none."""
+    hidden, table, targets = _inputs(7, device=device)
 
     def ce(h: torch.Tensor, t: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
         pos = t > 0

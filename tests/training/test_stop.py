@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+import torch
+
 from seqrec import RuntimeOptions, SequenceDataset
 from seqrec.config import build_config
 from seqrec.models import build_model
@@ -34,3 +37,30 @@ def test_requested_stop_ends_training_after_the_epoch(
     assert [r["epoch"] for r in result.history] == [1, 2, 3]
     assert result.stop_requested == "test" and not result.stopped_early
     assert 1 <= result.best_epoch <= 3
+
+
+def test_a_loss_that_stops_being_finite_ends_training_with_the_epoch(
+    dataset: SequenceDataset, quiet: RuntimeOptions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loss is read once per epoch: a NaN in any step of it stops training there, naming the epoch."""
+    cfg = build_config(
+        {
+            "data": {},
+            "model": {"name": "sasrec", "max_len": 12, "hidden": 16, "blocks": 1},
+            "training": {"epochs": 5, "eval_every": 1, "batch_size": 64},
+        }
+    )
+    model = build_model(cfg.model, dataset.num_items, dataset.num_users)
+    trainer = Trainer(model, dataset, cfg, quiet)
+    steps = []
+    real_loss = model.training_loss
+
+    def poisoned(batch: Any, loss: Any) -> torch.Tensor:
+        steps.append(None)
+        value = real_loss(batch, loss)
+        return value * float("nan") if len(steps) == 3 else value  # epoch 2's first step (2 per epoch)
+
+    monkeypatch.setattr(model, "training_loss", poisoned)
+    assert trainer.objective.num_batches(64) == 2
+    with pytest.raises(FloatingPointError, match="epoch 2: training loss became nan"):
+        trainer.fit()

@@ -1,0 +1,188 @@
+"""Where a SASRec CE training step's time goes on a GPU (real S3-Rec Beauty batches).
+
+    python benchmarks/gpu/step_profile.py --interactions PATH [--out DIR] [--steps 40] [--device cuda]
+
+The peers table's model (maxlen 50, hidden 64, 2 blocks, 2 heads, dropout 0.2, batch 256, CE over the
+whole catalogue, fused Adam), built and fed as ``seqrec``'s ``Trainer`` feeds it. Each section writes its
+part of ``step_profile.json`` as soon as it has it (a later failure loses nothing):
+
+1. ``epochs``: ``Trainer.train_epoch`` seconds, float32 and bf16 (one warm-up epoch each).
+2. ``batches``: seconds to build one epoch of batches on the host (no device work).
+3. ``steps``: milliseconds per step on one epoch's batches built beforehand, with the loss read back
+   after every step (as the trainer does) and read back once at the end, float32 and bf16.
+4. ``profile``: ``torch.profiler`` over ``--steps`` steps: CUDA kernels launched per step, the GPU's busy
+   time per step against the wall time, and the top operators by host and by device time (the tables
+   are written to ``profile_cpu.txt`` and ``profile_cuda.txt``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from seqrec import RuntimeOptions, SeqRec, SequenceDataset  # noqa: E402
+from seqrec.data.batch import TrainBatch  # noqa: E402
+from seqrec.training.trainer import BUCKET_POOL, Trainer  # noqa: E402
+
+MODEL = {
+    "name": "sasrec",
+    "max_len": 50,
+    "hidden": 64,
+    "ff_hidden": 64,
+    "blocks": 2,
+    "heads": 2,
+    "dropout": 0.2,
+}
+TRAINING = {"loss": "ce", "epochs": 1, "batch_size": 256, "lr": 0.001}
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _trainer(data: SequenceDataset, precision: str, device: str) -> Trainer:
+    rec = SeqRec(
+        model=MODEL,
+        training=TRAINING,
+        runtime=RuntimeOptions(device=device, seed=42, progress=False, precision=precision),
+    )
+    rec.runtime.apply()
+    model = rec.build_model(data).to(rec.runtime.torch_device())
+    return Trainer(model, data, rec.config, rec.runtime)
+
+
+def _batches(trainer: Trainer) -> list[TrainBatch]:
+    tc = trainer.config.training
+    pool = BUCKET_POOL if tc.length_bucketing else 0
+    return list(trainer.objective.epoch(tc.batch_size, np.random.default_rng(0), bucket_pool=pool))
+
+
+def _step_fn(trainer: Trainer, bf16: bool) -> Callable[[TrainBatch], torch.Tensor]:
+    device = trainer.device
+
+    def step(batch: TrainBatch) -> torch.Tensor:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            loss = trainer.model.training_loss(batch.to(device), trainer.loss)
+        trainer.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        trainer.optimizer.step()
+        return loss.detach()
+
+    return step
+
+
+def _timed_steps(
+    step: Callable[[TrainBatch], torch.Tensor],
+    batches: list[TrainBatch],
+    read_each: bool,
+    device: torch.device,
+) -> float:
+    _sync(device)
+    began = time.perf_counter()
+    total = torch.zeros((), device=device)
+    for batch in batches:
+        loss = step(batch)
+        if read_each:
+            float(loss)
+        else:
+            total += loss
+    float(total)
+    return (time.perf_counter() - began) / len(batches) * 1e3
+
+
+def _profile(
+    step: Callable[[TrainBatch], torch.Tensor], batches: list[TrainBatch], out: Path, device: torch.device
+) -> dict[str, Any]:
+    from torch.profiler import ProfilerActivity, profile
+
+    for batch in batches[:3]:
+        float(step(batch))
+    _sync(device)
+    began = time.perf_counter()
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=activities) as prof:
+        for batch in batches:
+            float(step(batch))
+        _sync(device)
+    wall = (time.perf_counter() - began) / len(batches) * 1e3
+    averages = prof.key_averages()
+    for sort, name in (
+        ("self_cpu_time_total", "profile_cpu.txt"),
+        ("self_cuda_time_total", "profile_cuda.txt"),
+    ):
+        try:
+            table = averages.table(sort_by=sort, row_limit=40, max_name_column_width=70)
+        except (KeyError, AttributeError, RuntimeError):
+            table = averages.table(
+                sort_by=sort.replace("cuda", "device"), row_limit=40, max_name_column_width=70
+            )
+        (out / name).write_text(table)
+    kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+    busy = sum(getattr(e, "device_time", None) or getattr(e, "cuda_time", 0.0) for e in kernels) / 1e3
+    return {
+        "steps": len(batches),
+        "wall_ms_per_step_profiled": wall,
+        "kernels_per_step": len(kernels) / len(batches),
+        "gpu_busy_ms_per_step": busy / len(batches),
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--interactions", required=True)
+    p.add_argument("--out", type=Path, default=Path("."))
+    p.add_argument("--steps", type=int, default=40)
+    p.add_argument("--device", default="cuda")
+    p.add_argument("--limit", type=int, default=0, help="time only the first LIMIT batches (0: all)")
+    p.add_argument("--epochs", type=int, default=3, help="trainer epochs per precision (the first warms up)")
+    args = p.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    device = torch.device(args.device)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    record: dict[str, Any] = {"device": name, "torch": torch.__version__}
+
+    def save() -> None:
+        (args.out / "step_profile.json").write_text(json.dumps(record, indent=1))
+        print(json.dumps(record), flush=True)
+
+    data = SequenceDataset.from_file(args.interactions, columns={"user": "user_id", "item": "item_id"})
+    for precision in ("fp32", "bf16"):
+        trainer = _trainer(data, precision, args.device)
+        seconds = [trainer.train_epoch(epoch)["seconds"] for epoch in range(1, args.epochs + 1)]
+        record.setdefault("epochs", {})[precision] = {
+            "seconds": seconds,
+            "median_after_first": statistics.median(seconds[1:] or seconds),
+        }
+        save()
+        began = time.perf_counter()
+        batches = _batches(trainer)
+        record["batches"] = {"count": len(batches), "host_seconds_per_epoch": time.perf_counter() - began}
+        step = _step_fn(trainer, precision == "bf16")
+        batches = batches[: args.limit] if args.limit else batches
+        timings: dict[str, list[float]] = {"read_each_step": [], "read_once": []}
+        for _ in range(3):
+            for key in timings:
+                timings[key].append(_timed_steps(step, batches, key == "read_each_step", device))
+        record.setdefault("steps", {})[precision] = {k: statistics.median(v) for k, v in timings.items()}
+        save()
+        if precision == "fp32":
+            record["profile"] = _profile(step, batches[: args.steps], args.out, device)
+            save()
+
+
+if __name__ == "__main__":
+    main()
