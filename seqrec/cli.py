@@ -17,6 +17,7 @@ from seqrec.api import SeqRec
 from seqrec.config import ConfigError, DataConfig, apply_override, build_config, load_config
 from seqrec.data.dataset import SequenceDataset
 from seqrec.runtime import RuntimeOptions
+from seqrec.training.trainer import check_graphs
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 datasets_app = typer.Typer(no_args_is_help=True, help="List, fetch and describe registered datasets.")
@@ -27,6 +28,9 @@ ThreadsOpt = Annotated[int | None, typer.Option(help="Torch intra-op threads (de
 SeedOpt = Annotated[int, typer.Option(help="Seed for initialisation, shuffling and negatives.")]
 ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")]
 PrecisionOpt = Annotated[str, typer.Option(help="fp32, or bf16 (autocast for training).")]
+CudaGraphsOpt = Annotated[
+    bool, typer.Option(help="On a GPU, replay each training step from a CUDA graph (CE loss, fixed lr).")
+]
 
 
 def _fail(message: str) -> None:
@@ -34,7 +38,9 @@ def _fail(message: str) -> None:
     raise typer.Exit(2)
 
 
-def _runtime(device: str, threads: int | None, seed: int, progress: bool, precision: str) -> RuntimeOptions:
+def _runtime(
+    device: str, threads: int | None, seed: int, progress: bool, precision: str, cuda_graphs: bool = False
+) -> RuntimeOptions:
     """Runtime options from the command line; a bad value is a clean error."""
     try:
         return RuntimeOptions(
@@ -43,6 +49,7 @@ def _runtime(device: str, threads: int | None, seed: int, progress: bool, precis
             seed=seed,
             progress=progress,
             precision=precision,  # type: ignore[arg-type]
+            cuda_graphs=cuda_graphs,
         )
     except ValueError as exc:
         _fail(str(exc))
@@ -106,6 +113,7 @@ def train(
     seed: SeedOpt = 42,
     progress: ProgressOpt = True,
     precision: PrecisionOpt = "fp32",
+    cuda_graphs: CudaGraphsOpt = False,
 ) -> None:
     """Prepare the data, train, evaluate on the test split (full + sampled), save, show recommendations."""
     overrides = list(set_ or [])
@@ -121,8 +129,13 @@ def train(
     name = cfg.data.dataset or Path(str(cfg.data.path)).stem
     run_dir = output or Path("runs") / f"{name}-{cfg.model.name}"
     _setup_logging(run_dir)
-    runtime = _runtime(device, threads, seed, progress, precision)
+    runtime = _runtime(device, threads, seed, progress, precision, cuda_graphs)
     data = _prepare(cfg.data)
+    if cuda_graphs:
+        try:
+            check_graphs(cfg, data.num_items, runtime.torch_device())
+        except (ValueError, RuntimeError) as exc:
+            _fail(str(exc))
     model = SeqRec(cfg, runtime=runtime).fit(data, run_dir=run_dir)
     _report(model, run_dir, show_users)
 

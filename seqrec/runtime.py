@@ -60,6 +60,12 @@ class RuntimeOptions:
     is launch-bound and bf16 is slower too (``benchmarks/results/peers_gpu_h100.md``); on CPUs without
     native bf16 matmuls (AVX2 only) it is slower: see ``benchmarks/results/hardware.md``."""
 
+    cuda_graphs: bool = False
+    """Train with each step captured once in a CUDA graph and replayed (``seqrec.training.graphs``): on a
+    GPU, where small models leave the card waiting for the host's kernel launches. CUDA only, the
+    full-softmax CE (``training.loss: ce``, computed over every position at once), a fixed learning
+    rate; batches are padded to ``batch_size`` x ``max_len``."""
+
     retain_memory: bool = True
     """Keep freed CPU memory in the process for reuse (``retain_freed_memory``, glibc only): no page
     faults for each batch's fresh tensors, at the price of holding up to 512 MB of freed memory."""

@@ -185,6 +185,28 @@ class FullCrossEntropy:
         return loss
 
 
+class DenseCrossEntropy:
+    """``FullCrossEntropy``'s loss over every position of the batch at once, padding left out on the
+    device: ``F.cross_entropy`` over ``[B L, N]`` logits with the positions without a target ignored.
+
+        loss = (1 / T) sum_{targets t at positions i} -log softmax(h_i E^T)_t
+
+    No host sync and no shape that depends on the data, so a CUDA graph can hold the whole training
+    step (``seqrec.training.graphs``); the price is logits for padded positions too, and all of them at
+    once (``logit_bytes``), which a GPU affords at these sizes and a CPU does not."""
+
+    needs_negatives = False
+
+    @staticmethod
+    def logit_bytes(rows: int, width: int, num_items: int) -> int:
+        """Bytes of float32 logits for batches of ``rows`` histories of ``width`` positions."""
+        return 4 * rows * width * num_items
+
+    def __call__(self, hidden: Tensor, targets: Tensor, negatives: Tensor | None, table: Tensor) -> Tensor:
+        logits = hidden.reshape(-1, hidden.shape[-1]) @ table[1:].T  # [B L, N]
+        return F.cross_entropy(logits.float(), targets.reshape(-1) - 1, ignore_index=-1)
+
+
 def _ce_sum(
     h: Tensor,
     items: Tensor,

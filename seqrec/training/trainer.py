@@ -31,9 +31,10 @@ from seqrec.evaluation.evaluator import evaluate
 from seqrec.io import atomic_write
 from seqrec.models import OBJECTIVE_OF, objective_options
 from seqrec.models.base import SequenceModel
-from seqrec.nn.losses import SequenceLoss, make_loss
+from seqrec.nn.losses import DenseCrossEntropy, SequenceLoss, make_loss
 from seqrec.runtime import RuntimeOptions
 from seqrec.training.checkpoint import save_weights, state_to_cpu
+from seqrec.training.graphs import GraphedStep
 
 log = logging.getLogger("seqrec")
 
@@ -107,12 +108,30 @@ class Trainer:
         trainable = trainable_parameters(model)  # transfer strategies freeze some
         if not trainable:
             raise ValueError("the model has no trainable parameters")
+        if runtime.cuda_graphs:
+            check_graphs(config, data.num_items, self.device)
+            self.loss = DenseCrossEntropy()
         self.optimizer = torch.optim.Adam(
             trainable,
             lr=tc.lr,
             betas=tc.betas,
             weight_decay=tc.weight_decay,
             fused=self.device.type in FUSED_ADAM_DEVICES,
+            capturable=runtime.cuda_graphs,
+        )
+        self.graphed = (
+            GraphedStep(
+                model,
+                self.loss,
+                self.optimizer,
+                rows=tc.batch_size,
+                width=config.model.max_len,
+                bf16=runtime.precision == "bf16",
+                grad_clip=tc.grad_clip,
+                device=self.device,
+            )
+            if runtime.cuda_graphs
+            else None
         )
         self.scheduler = (
             torch.optim.lr_scheduler.StepLR(self.optimizer, step_size=tc.lr_step_epochs, gamma=0.1)
@@ -138,14 +157,17 @@ class Trainer:
         )
         bf16 = self.runtime.precision == "bf16"
         for batch in bar:
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
-                loss = self.model.training_loss(batch.to(self.device), self.loss)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if tc.grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(trainable_parameters(self.model), tc.grad_clip)
-            self.optimizer.step()
-            total += loss.detach().float()
+            if self.graphed is not None:
+                total += self.graphed(batch)
+            else:
+                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
+                    loss = self.model.training_loss(batch.to(self.device), self.loss)
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if tc.grad_clip is not None:
+                    torch.nn.utils.clip_grad_norm_(trainable_parameters(self.model), tc.grad_clip)
+                self.optimizer.step()
+                total += loss.detach().float()
             batches += 1
             if self.runtime.progress:  # reading the loss waits for the step: only where it is shown
                 bar.set_postfix(loss=f"{float(total) / batches:.4f}")
@@ -249,6 +271,35 @@ class Trainer:
             return
         with open(self.run_dir / "train_log.jsonl", "a", encoding="utf-8") as fh:
             fh.write(json.dumps(row) + "\n")
+
+
+GRAPH_MODELS = ("sasrec", "ssept", "bert4rec", "tisasrec")
+"""Models whose training step a CUDA graph can hold (their batches are plain ``TrainBatch``es)."""
+
+GRAPH_LOGIT_BYTES = 4 << 30
+"""Largest float32 ``[batch_size x max_len, N]`` logits that ``runtime.cuda_graphs`` forms at once."""
+
+
+def check_graphs(config: RunConfig, num_items: int, device: torch.device) -> None:
+    """A clear error where ``runtime.cuda_graphs`` cannot train this configuration."""
+    tc, mc = config.training, config.model
+    problems = []
+    if device.type != "cuda":
+        problems.append(f"a CUDA device (the device is {device})")
+    if tc.loss != "ce":
+        problems.append(f"training.loss 'ce' (it is {tc.loss!r})")
+    if tc.lr_step_epochs is not None:
+        problems.append("a fixed learning rate (training.lr_step_epochs is set)")
+    if mc.name not in GRAPH_MODELS:
+        problems.append(f"one of the models {', '.join(GRAPH_MODELS)} (model.name is {mc.name!r})")
+    size = DenseCrossEntropy.logit_bytes(tc.batch_size, mc.max_len, num_items)
+    if size > GRAPH_LOGIT_BYTES:
+        problems.append(
+            f"logits of at most {GRAPH_LOGIT_BYTES >> 30} GiB (batch_size x max_len x items = "
+            f"{tc.batch_size} x {mc.max_len} x {num_items} floats, {size / 2**30:.1f} GiB)"
+        )
+    if problems:
+        raise ValueError("runtime.cuda_graphs needs " + "; ".join(problems))
 
 
 def trainable_parameters(model: torch.nn.Module) -> list[torch.nn.Parameter]:

@@ -1,0 +1,127 @@
+"""A training step captured once in a CUDA graph and replayed for every batch (``runtime.cuda_graphs``).
+
+On a GPU at these models' sizes the host, not the card, bounds a step: a SASRec CE step on S3-Rec Beauty
+launches ~200 kernels that keep an H100 busy for 1.1 ms of ~7 ms
+(``benchmarks/results/step_profile_h100.md``). A CUDA graph records those launches once and replays them
+with one call. What it records must not change between replays, so the step is made static:
+
+- every batch is padded to the same ``[rows, width]`` (``pad_batch``: histories on the left, as the
+  objectives pad them, and empty rows after the last short batch; padding has no target and no loss);
+- the loss is ``DenseCrossEntropy``, which never asks the host how many targets a batch has;
+- the optimizer is created ``capturable`` (its step counts live on the GPU), with a fixed learning rate;
+- inputs are copied into the same device tensors before each replay, and the loss comes back in the same
+  output tensor (read it, or add it to a running total, before the next replay).
+
+Dropout stays random: PyTorch's CUDA generator gives every replay fresh offsets. The first ``WARMUP``
+batches train eagerly on a side stream (the libraries set up their workspaces there, as the graph
+capture needs), then the next batch's step is captured and replayed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields, replace
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from seqrec.data.batch import TrainBatch
+from seqrec.nn.losses import SequenceLoss
+
+WARMUP = 3
+"""Eager steps, on a side stream, before the capture."""
+
+
+def pad_batch(batch: TrainBatch, rows: int, width: int) -> TrainBatch:
+    """``batch`` on the host padded to ``rows`` histories of ``width`` positions: ``[B]`` fields get zeros
+    after the last row, ``[B, W, ...]`` fields zeros before the first position and after the last row."""
+    padded: dict[str, Any] = {}
+    for f in fields(batch):
+        value = getattr(batch, f.name)
+        if value is None:
+            padded[f.name] = None
+            continue
+        b = value.shape[0]
+        if b > rows or (value.dim() > 1 and value.shape[1] > width):
+            raise ValueError(f"batch field {f.name} {tuple(value.shape)} exceeds [{rows}, {width}]")
+        out = value.new_zeros((rows, width, *value.shape[2:]) if value.dim() > 1 else (rows,))
+        if value.dim() > 1:
+            out[:b, width - value.shape[1] :] = value
+        else:
+            out[:b] = value
+        padded[f.name] = out
+    return replace(batch, **padded)
+
+
+class GraphedStep:
+    """``step(batch)``: one training step (forward and loss under optional bf16 autocast, backward,
+    optional gradient clipping, optimizer step) as a replay of a CUDA graph; returns the loss as a
+    device scalar that the next call overwrites."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        loss: SequenceLoss,
+        optimizer: torch.optim.Optimizer,
+        *,
+        rows: int,
+        width: int,
+        bf16: bool,
+        grad_clip: float | None,
+        device: torch.device,
+    ) -> None:
+        if device.type != "cuda":
+            raise ValueError(f"CUDA graphs need a CUDA device, not {device}")
+        if not all(group.get("capturable") for group in optimizer.param_groups):
+            raise ValueError("CUDA graphs need an optimizer created with capturable=True")
+        self.model, self.loss, self.optimizer = model, loss, optimizer
+        self.rows, self.width = rows, width
+        self.bf16, self.grad_clip, self.device = bf16, grad_clip, device
+        self.inputs: TrainBatch | None = None  # the device tensors every replay reads
+        self.output: Tensor | None = None  # the loss every replay writes
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.warmup = WARMUP
+
+    def _step(self, batch: TrainBatch) -> Tensor:
+        # autocast's cache of cast weights must not outlive a capture
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.bf16, cache_enabled=False):
+            loss = self.model.training_loss(batch, self.loss)  # type: ignore[operator]
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.grad_clip is not None:
+            params = [p for p in self.model.parameters() if p.grad is not None]
+            torch.nn.utils.clip_grad_norm_(params, self.grad_clip, foreach=True)
+        self.optimizer.step()
+        return loss.detach()
+
+    def _load(self, batch: TrainBatch) -> TrainBatch:
+        host = pad_batch(batch, self.rows, self.width)
+        if self.inputs is None:
+            self.inputs = host.to(self.device)
+        else:
+            for f in fields(host):
+                value = getattr(host, f.name)
+                if value is not None:
+                    getattr(self.inputs, f.name).copy_(value, non_blocking=True)
+        return self.inputs
+
+    def __call__(self, batch: TrainBatch) -> Tensor:
+        inputs = self._load(batch)
+        if self.graph is not None:
+            self.graph.replay()
+            assert self.output is not None
+            return self.output
+        if self.warmup > 0:  # eager steps on a side stream before the capture
+            self.warmup -= 1
+            side = torch.cuda.Stream(self.device)
+            side.wait_stream(torch.cuda.current_stream(self.device))
+            with torch.cuda.stream(side):
+                value = self._step(inputs)
+            torch.cuda.current_stream(self.device).wait_stream(side)
+            return value
+        self.optimizer.zero_grad(set_to_none=True)  # the capture allocates the gradients it writes
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self.output = self._step(inputs)
+        self.graph.replay()  # the capture only recorded this batch's step
+        return self.output
