@@ -50,7 +50,7 @@ def test_fit_evaluate_save_and_load_on_each_device(dataset, device, precision: s
         training={"epochs": 6, "eval_every": 3, "loss": "ce", "lr": 0.01},
         runtime=runtime,
     ).fit(dataset)
-    assert model.fit_result is not None and model.fit_result.best_metric > 0.05  # chance: ~0.002
+    assert model.fit_result is not None and model.fit_result.best_metric > 0.3  # untrained: ~0.08
     record = model.evaluate("test")
     again = SeqRec.load(model.save(tmp_path / "saved"))
     assert again.evaluate("test")["HR@10"] == pytest.approx(record["HR@10"], abs=0.02)  # a near tie may flip

@@ -74,6 +74,26 @@ def test_config_error_names_the_key(tmp_path: Path) -> None:
     assert "model.hiddden: unknown key" in result.output
 
 
+def test_cuda_graphs_on_the_cpu_is_a_clean_error(tmp_path: Path) -> None:
+    config = _write_inputs(tmp_path)
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            "-c",
+            str(config),
+            "-o",
+            str(tmp_path / "run"),
+            "--cuda-graphs",
+            "--set",
+            "training.loss=bce",
+        ],
+    )
+    assert result.exit_code == 2
+    assert "runtime.cuda_graphs needs a CUDA device (the device is cpu); training.loss 'ce'" in result.output
+    assert not (tmp_path / "run" / "model.safetensors").exists()
+
+
 def test_finetune_on_another_file(tmp_path: Path) -> None:
     config = _write_inputs(tmp_path)
     parent = tmp_path / "parent"

@@ -120,21 +120,34 @@ def test_graphed_training_follows_eager_training(dataset: SequenceDataset, gpu: 
         torch.testing.assert_close(graphed[name], value, rtol=1e-3, atol=1e-5, msg=name)
 
 
+# epochs, the largest ratio of the last epoch's loss to the first's, the validation NDCG@10 to beat (an
+# untrained model: ~0.08): eager training on the CPU reached 1.72 / 4.13, 0.97 (SASRec), 2.73 / 4.1, 0.90
+# (SSE-PT), 1.65 / 4.1, 0.97 (TiSASRec) in 8 epochs; BERT4Rec's masked objective 3.45 / 4.09, 0.26 in 24
+LEARNING = {
+    "sasrec": (8, 0.8, 0.5),
+    "ssept": (8, 0.8, 0.5),
+    "tisasrec": (8, 0.8, 0.5),
+    "bert4rec": (24, 0.9, 0.15),
+}
+
+
 @pytest.mark.parametrize("name", GRAPH_MODELS)
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_graphed_training_learns(
     dataset: SequenceDataset, gpu: torch.device, name: str, precision: str
 ) -> None:
-    """With dropout (fresh masks in every replay) and under bf16 autocast, each model learns the walk."""
+    """With dropout (fresh masks in every replay) and under bf16 autocast, each model learns the walk as
+    eager training does (``LEARNING``)."""
+    epochs, loss_ratio, ndcg = LEARNING[name]
     model = SeqRec(
         model={"name": name, "max_len": 10, "hidden": 16, "dropout": 0.1},
-        training={"epochs": 8, "eval_every": 4, "loss": "ce", "lr": 0.01, "batch_size": 32},
+        training={"epochs": epochs, "eval_every": 4, "loss": "ce", "lr": 0.01, "batch_size": 32},
         runtime=RuntimeOptions(device="cuda", progress=False, seed=7, precision=precision, cuda_graphs=True),
     ).fit(dataset)
     assert model.fit_result is not None
     losses = [row["loss"] for row in model.fit_result.history]
-    assert losses[-1] < 0.8 * losses[0], losses
-    assert model.fit_result.best_metric > 0.05  # chance: ~0.002
+    assert losses[-1] < loss_ratio * losses[0], losses
+    assert model.fit_result.best_metric > ndcg
 
 
 @pytest.mark.parametrize("name", GRAPH_MODELS)
