@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The peers table on the lent GPU: seqrec (fp32 and bf16) and RecBole 1.2.1 on CUDA, MODEL (SASRec or
 # BERT4Rec) with LOSS (CE or BPR; default SASRec CE) on S3-Rec Beauty with the sizes of
-# benchmarks/peers/compare.py, REPEATS runs each, one process at a time.
+# benchmarks/peers/compare.py, REPEATS runs each, one process at a time. LIBS may add seqrec-fp32-graphs and
+# seqrec-bf16-graphs (runtime.cuda_graphs; CE only).
 #
 #   OUT="$OUT" bash benchmarks/gpu/run_peers.sh        (device call, timeout <= 600; carry the folders it
 #   uses: .gpu/carry/{site.tar.xz,stub,peers,peerdata,rectools.tar.xz}, less than the whole .gpu/carry)
@@ -45,10 +46,12 @@ nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 one() {  # LIB REPEAT: one run, its JSON record (with the library's label and repeat) appended
   local lib="$1" repeat="$2" line rc
   case "$lib" in
-    seqrec-*)
+    seqrec-*)  # seqrec-fp32, seqrec-bf16, and with CUDA graphs seqrec-fp32-graphs, seqrec-bf16-graphs
+      local precision="${lib#seqrec-}" graphs=()
+      [[ "$precision" == *-graphs ]] && { precision="${precision%-graphs}"; graphs=(--cuda-graphs); }
       line=$(PYTHONPATH="/tmp/site:${STUB:-}$PWD" timeout 300 "$PY" benchmarks/peers/seqrec_run.py \
         --interactions "$DATA/interactions.csv" --loss "$LOSS" --epochs "$SEQREC_EPOCHS" "${SIZES[@]}" \
-        --device cuda --precision "${lib#seqrec-}" 2>> "$OUT/logs.txt" | tail -n 1) ;;
+        --device cuda --precision "$precision" "${graphs[@]}" 2>> "$OUT/logs.txt" | tail -n 1) ;;
     RecTools)
       line=$(PYTHONPATH="/tmp/rectools:/tmp/site" timeout 400 "$PY" benchmarks/peers/rectools_run.py \
         --interactions "$DATA/interactions.csv" --loss "$RECTOOLS_LOSS" --epochs "$RECTOOLS_EPOCHS" "${SIZES[@]}" \

@@ -28,6 +28,7 @@ def main() -> None:
     p.add_argument("--loss", default="CE", choices=sorted(LOSS))
     p.add_argument("--device", default="cpu", help="cpu or cuda (seqrec only: the peers run on the CPU here)")
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
+    p.add_argument("--cuda-graphs", action="store_true", help="runtime.cuda_graphs (CUDA only)")
     p.add_argument("--window-stride", type=int, default=None, help="training.window_stride (seqrec only)")
     add_training_args(p)
     a = p.parse_args()
@@ -49,7 +50,12 @@ def main() -> None:
         },
         evaluation={"ks": [10], "filter_seen": False, "coverage": False},  # the peers report no coverage
         runtime=RuntimeOptions(
-            device=a.device, threads=a.threads, seed=a.seed, progress=False, precision=a.precision
+            device=a.device,
+            threads=a.threads,
+            seed=a.seed,
+            progress=False,
+            precision=a.precision,
+            cuda_graphs=a.cuda_graphs,
         ),
     )
     out: dict[str, Any] = {"library": "seqrec", "model": a.model, "loss": a.loss, "epochs": a.epochs}
@@ -74,6 +80,7 @@ def main() -> None:
         threads=a.threads,
         device=torch.cuda.get_device_name() if a.device.startswith("cuda") else "cpu",
         precision=a.precision,
+        cuda_graphs=a.cuda_graphs,
         torch=torch.__version__,
     )
     for filter_seen in (False, True):
