@@ -27,33 +27,14 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import write_results  # noqa: E402
-from seqrec import RuntimeOptions, SeqRec, SequenceDataset  # noqa: E402
-from seqrec.training.trainer import Trainer  # noqa: E402
+from benchmarks.gpu import beauty_trainer  # noqa: E402
+from seqrec import SequenceDataset  # noqa: E402
 
-MODEL = {
-    "name": "sasrec",
-    "max_len": 50,
-    "hidden": 64,
-    "ff_hidden": 64,
-    "blocks": 2,
-    "heads": 2,
-    "dropout": 0.2,
-}
 ARMS = [("eager", "fp32"), ("graphs", "fp32"), ("eager", "bf16"), ("graphs", "bf16")]
 
 
 def run_arm(data: SequenceDataset, graphs: bool, precision: str, epochs: int, device: str) -> dict[str, Any]:
-    rec = SeqRec(
-        model=MODEL,
-        training={"loss": "ce", "epochs": epochs, "batch_size": 256, "lr": 0.001},
-        evaluation={"ks": [10], "filter_seen": False, "coverage": False},
-        runtime=RuntimeOptions(
-            device=device, seed=42, progress=False, precision=precision, cuda_graphs=graphs
-        ),
-    )
-    rec.runtime.apply()
-    model = rec.build_model(data).to(rec.runtime.torch_device())
-    trainer = Trainer(model, data, rec.config, rec.runtime)
+    trainer = beauty_trainer(data, device, precision, cuda_graphs=graphs, epochs=epochs)
     rows = [trainer.train_epoch(epoch) for epoch in range(1, epochs + 1)]
     valid = trainer.validate()
     return {

@@ -37,36 +37,15 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import RESULTS, write_results  # noqa: E402
-from seqrec import RuntimeOptions, SeqRec, SequenceDataset  # noqa: E402
+from benchmarks.gpu import beauty_trainer  # noqa: E402
+from seqrec import SequenceDataset  # noqa: E402
 from seqrec.data.batch import TrainBatch  # noqa: E402
 from seqrec.training.trainer import BUCKET_POOL, Trainer  # noqa: E402
-
-MODEL = {
-    "name": "sasrec",
-    "max_len": 50,
-    "hidden": 64,
-    "ff_hidden": 64,
-    "blocks": 2,
-    "heads": 2,
-    "dropout": 0.2,
-}
-TRAINING = {"loss": "ce", "epochs": 1, "batch_size": 256, "lr": 0.001}
 
 
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-
-
-def _trainer(data: SequenceDataset, precision: str, device: str) -> Trainer:
-    rec = SeqRec(
-        model=MODEL,
-        training=TRAINING,
-        runtime=RuntimeOptions(device=device, seed=42, progress=False, precision=precision),
-    )
-    rec.runtime.apply()
-    model = rec.build_model(data).to(rec.runtime.torch_device())
-    return Trainer(model, data, rec.config, rec.runtime)
 
 
 def _batches(trainer: Trainer) -> list[TrainBatch]:
@@ -218,7 +197,7 @@ def main() -> None:
 
     data = SequenceDataset.from_file(args.interactions, columns={"user": "user_id", "item": "item_id"})
     for precision in ("fp32", "bf16"):
-        trainer = _trainer(data, precision, args.device)
+        trainer = beauty_trainer(data, args.device, precision)
         seconds = [trainer.train_epoch(epoch)["seconds"] for epoch in range(1, args.epochs + 1)]
         record.setdefault("epochs", {})[precision] = {
             "seconds": seconds,
