@@ -108,9 +108,9 @@ class Trainer:
         trainable = trainable_parameters(model)  # transfer strategies freeze some
         if not trainable:
             raise ValueError("the model has no trainable parameters")
-        if runtime.cuda_graphs:
+        if runtime.cuda_graphs:  # the step held in a CUDA graph (seqrec.training.graphs)
             check_graphs(config, data.num_items, self.device)
-            self.loss = DenseCrossEntropy()
+            self.loss = DenseCrossEntropy()  # the same CE, every position at once; the same batches
         self.optimizer = torch.optim.Adam(
             trainable,
             lr=tc.lr,
