@@ -283,8 +283,18 @@ class PointWiseFeedForward(nn.Module):
         """The feed-forward output before its residual, ``[..., D]``."""
         return self.drop(linear(self.drop(linear(x, self.fc1, "relu")), self.fc2))
 
+    def with_residual(self, x: Tensor, adapter: nn.Module | None = None) -> Tensor:
+        """``x + adapter(transform(x))`` (no adapter: ``x + transform(x)``). At inference without an
+        adapter, where the dropouts are the identity, the residual is added inside the second product
+        (``linear``'s ``residual``)."""
+        if adapter is not None and not isinstance(adapter, nn.Identity):
+            return x + adapter(self.transform(x))
+        if self.training:
+            return x + self.transform(x)
+        return linear(linear(x, self.fc1, "relu"), self.fc2, residual=x)
+
     def forward(self, x: Tensor) -> Tensor:
-        return x + self.transform(x)
+        return self.with_residual(x)
 
 
 class SASRecBlock(nn.Module):
@@ -312,7 +322,7 @@ class SASRecBlock(nn.Module):
         q = self.attn_norm(x if queries is None else x[:, -queries:])  # [B, Lq, D]
         x = q + self.attn_adapter(self.attn(q, x, mask))  # [B, Lq, D]
         y = self.ffn_norm(x)  # [B, Lq, D]
-        return y + self.ffn_adapter(self.ffn.transform(y))  # [B, Lq, D]
+        return self.ffn.with_residual(y, self.ffn_adapter)  # [B, Lq, D]
 
 
 class SASRecEncoder(nn.Module):

@@ -16,7 +16,6 @@ Transformer/BERT layout that the paper and the authors' code (Google's BERT) use
 
 from __future__ import annotations
 
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from seqrec.nn.attention import MultiHeadSelfAttention, attention_mask
@@ -47,10 +46,15 @@ class BertLayer(nn.Module):
         xq = x
         if queries is not None:
             xq, mask = x[:, -queries:], mask[:, :, -queries:, :]
-        attn = self.attn_adapter(self.drop(linear(self.attn(xq, x, mask), self.attn_out)))  # [B, Lq, D]
-        a = self.attn_norm(xq + attn)  # [B, Lq, D]
-        ffn = self.ffn_adapter(self.drop(linear(F.gelu(linear(a, self.fc1)), self.fc2)))  # [B, Lq, D]
-        return self.ffn_norm(a + ffn)  # [B, Lq, D]
+        a = self.attn_norm(self._residual(self.attn(xq, x, mask), self.attn_out, xq, self.attn_adapter))
+        return self.ffn_norm(self._residual(linear(a, self.fc1, "gelu"), self.fc2, a, self.ffn_adapter))
+
+    def _residual(self, h: Tensor, layer: nn.Linear, residual: Tensor, adapter: nn.Module) -> Tensor:
+        """``residual + adapter(Dropout(layer(h)))``, ``[B, Lq, D]``. At inference without an adapter, where
+        the dropout is the identity, the residual is added inside the product (``linear``'s ``residual``)."""
+        if self.training or not isinstance(adapter, nn.Identity):
+            return residual + adapter(self.drop(linear(h, layer)))
+        return linear(h, layer, residual=residual)
 
 
 class BertEncoder(nn.Module):

@@ -153,7 +153,7 @@ class TimeAwareBlock(nn.Module):
         q = self.attn_norm(x)  # [B, L, D]
         x = q + self.attn_adapter(self.attn(q, x, mask, intervals, *relations))  # [B, L, D]
         y = self.ffn_norm(x)  # [B, L, D]
-        return y + self.ffn_adapter(self.ffn.transform(y))  # [B, L, D]
+        return self.ffn.with_residual(y, self.ffn_adapter)  # [B, L, D]
 
 
 class TimeAwareEncoder(nn.Module):

@@ -266,3 +266,37 @@ def test_encoders_zero_padding_once_with_the_same_states_and_gradients(
             assert name.endswith("attn.k.bias")
             continue
         torch.testing.assert_close(ours_grads[name], grad)
+
+
+@pytest.mark.parametrize("kind", ["sasrec", "bert", "tisasrec"])
+def test_inference_adds_the_residuals_inside_the_products(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """At inference (eval mode, no gradients) on enough positions, the feed-forward's residual (and
+    BERT's output projection's, and its GELU) ride in oneDNN's products: the states of the general path
+    (eval mode with gradients), which adds them after ``F.linear``."""
+    from seqrec.nn import linear as fused
+
+    if not fused.ONEDNN_LINEAR:
+        pytest.skip("this torch build has no oneDNN linear")
+    monkeypatch.setattr(fused, "ONEDNN_MIN_ROWS", 1)
+    same_layout = fused._same_layout
+    monkeypatch.setattr(fused, "_same_layout", _counted(same_layout, calls := []))
+    torch.manual_seed(0)
+    encoders = {
+        "sasrec": lambda: SASRecEncoder(16, 2, 2, dropout=0.3, inner=16),
+        "bert": lambda: BertEncoder(16, 2, 2, 0.3, 32),
+        "tisasrec": lambda: TimeAwareEncoder(16, 2, 2, 0.3, 16, max_len=11, time_span=8),
+    }
+    encoder = encoders[kind]().eval()
+    x = torch.randn(6, 11, 16)
+    valid = torch.arange(11) >= torch.tensor([0, 3, 5, 8, 10, 2])[:, None]
+    args = (
+        (x, valid, torch.cumsum(torch.randint(0, 5, (6, 11)), 1) * valid)
+        if kind == "tisasrec"
+        else (x, valid)
+    )
+    with torch.no_grad():
+        fast = encoder(*args)
+    residuals = len(calls)
+    general = encoder(*args).detach()  # gradients on: F.linear, the residual added after it
+    torch.testing.assert_close(fast, general)
+    assert residuals == (4 if kind == "bert" else 2) and len(calls) == residuals

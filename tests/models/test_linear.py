@@ -22,16 +22,23 @@ def _layer(seed: int) -> nn.Linear:
     return layer
 
 
-def _count_onednn(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Calls of oneDNN's matmul from now on, counted in a list."""
-    calls: list[int] = []
+def _count_onednn(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Calls of oneDNN's matmul from now on (``pointwise`` or ``binary``), listed."""
+    calls: list[str] = []
     op = torch.ops.mkldnn._linear_pointwise
 
-    class Ops:
-        @staticmethod
-        def _linear_pointwise(*args: Any) -> torch.Tensor:
-            calls.append(1)
+    class Counted:
+        def __call__(self, *args: Any) -> torch.Tensor:
+            calls.append("pointwise")
             return op(*args)
+
+        @staticmethod
+        def binary(*args: Any) -> torch.Tensor:
+            calls.append("binary")
+            return op.binary(*args)
+
+    class Ops:
+        _linear_pointwise = Counted()
 
     monkeypatch.setattr(fused.torch.ops, "mkldnn", Ops)
     return calls
@@ -39,7 +46,7 @@ def _count_onednn(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 @needs_onednn
 @pytest.mark.parametrize("shape", [(300, 24), (3, 100, 24)])
-@pytest.mark.parametrize("activation", [None, "relu"])
+@pytest.mark.parametrize("activation", [None, "relu", "gelu"])
 @pytest.mark.parametrize("bias", [True, False])
 def test_inference_on_many_rows_takes_onednn_and_equals_f_linear(
     shape: tuple[int, ...], activation: str | None, bias: bool, monkeypatch: pytest.MonkeyPatch
@@ -52,8 +59,8 @@ def test_inference_on_many_rows_takes_onednn_and_equals_f_linear(
     with torch.no_grad():
         got = linear(x, layer, activation, bias=bias)  # type: ignore[arg-type]
         expected = F.linear(x, layer.weight, layer.bias if bias else None)
-    expected = F.relu(expected) if activation == "relu" else expected
-    assert calls == [1]
+    expected = {"relu": F.relu, "gelu": F.gelu}.get(activation or "", lambda y: y)(expected)
+    assert calls == ["pointwise"]
     torch.testing.assert_close(got, expected)
     if activation == "relu":
         assert (got == 0).any() and (got > 0).any()
@@ -82,6 +89,29 @@ def test_other_cases_take_f_linear(case: str, monkeypatch: pytest.MonkeyPatch) -
     assert got.dtype == expected.dtype
     assert torch.equal(got, expected)
     assert got.requires_grad == (case == "gradients")
+
+
+@needs_onednn
+@pytest.mark.parametrize("layout", ["contiguous", "strided", "float64"])
+def test_a_residual_rides_in_the_product_where_onednn_can_add_it(
+    layout: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``residual=r``: ``F.linear(x) + r``, added by oneDNN when r is contiguous and of the output's
+    dtype, else after ``F.linear``'s product (or oneDNN's, without the residual)."""
+    monkeypatch.setattr(fused, "ONEDNN_MIN_ROWS", 300)
+    calls = _count_onednn(monkeypatch)
+    layer = _layer(3)
+    x = torch.randn(3, 100, 24)
+    residual = torch.randn(100, 3, 40).transpose(0, 1) if layout == "strided" else torch.randn(3, 100, 40)
+    if layout == "float64":
+        layer, x, residual = layer.double(), x.double(), residual.double()
+    with torch.no_grad():
+        got = linear(x, layer, residual=residual)
+        expected = F.linear(x, layer.weight, layer.bias) + residual
+    assert calls == {"contiguous": ["binary"], "strided": ["pointwise"], "float64": []}[layout]
+    torch.testing.assert_close(got, expected)
+    with pytest.raises(ValueError, match="an activation and a residual together"):
+        linear(x, layer, "relu", residual=residual)
 
 
 def test_the_private_op_is_checked_before_use(monkeypatch: pytest.MonkeyPatch) -> None:
