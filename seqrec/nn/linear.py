@@ -14,7 +14,9 @@ residual), as post-ops and writes the output once (``torch.ops.mkldnn._linear_po
 ``.binary`` form, the ops that ``torch.compile`` emits for CPU linears).
 
 It serves inference (no gradients) on at least ``ONEDNN_MIN_ROWS`` positions at once, where it measured
-faster (by a few percent). Everything else is ``F.linear``:
+faster (by a few percent; with GELU and the residuals inside too, BERT4Rec's full-ranking pass on the
+ML-1M head 1.07x faster in two A/Bs and SASRec's unchanged, ``benchmarks/results/ab_fused-residual-*.md``).
+Everything else is ``F.linear``:
 
 - training: with a backward of its own, it left training epochs unchanged on the ML-1M head and made
   them slower on Beauty;
