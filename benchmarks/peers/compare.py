@@ -97,6 +97,7 @@ def commands(a: argparse.Namespace, folder: Path) -> dict[str, list[str]]:
             "--precision",
             precision,
             *(["--window-stride", str(a.window_stride)] if a.window_stride else []),
+            *(["--per-batch-means"] if a.per_batch_means else []),
             *common,
         ]
 
@@ -184,6 +185,11 @@ def main() -> None:
         default=None,
         help="seqrec only: training.window_stride (several windows per long history and epoch)",
     )
+    p.add_argument(
+        "--per-batch-means",
+        action="store_true",
+        help="seqrec only: training.equal_target_weights: false (each batch's mean loss as it is)",
+    )
     p.add_argument("--tag", default="", help="suffix of the results' file name, e.g. seqrec-batch64")
     p.add_argument(
         "--reuse",
@@ -233,7 +239,7 @@ def main() -> None:
             )
             record.update(batch_size=a.batch_size, lr=a.lr, epochs=epochs[lib], eval_passes=a.eval_passes)
             if lib.startswith("seqrec"):
-                record.update(window_stride=a.window_stride)
+                record.update(window_stride=a.window_stride, equal_target_weights=not a.per_batch_means)
             if a.model == "BERT4Rec":
                 last = a.mask_last_prob if lib != "RecTools" else 0.0
                 record.update(mask_prob=a.mask_prob, mask_last_prob=last)

@@ -29,6 +29,11 @@ def main() -> None:
     p.add_argument("--device", default="cpu", help="cpu or cuda (seqrec only: the peers run on the CPU here)")
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
     p.add_argument("--cuda-graphs", action="store_true", help="runtime.cuda_graphs (CUDA only)")
+    p.add_argument(
+        "--per-batch-means",
+        action="store_true",
+        help="training.equal_target_weights: false (each batch's mean loss as it is; seqrec only)",
+    )
     p.add_argument("--window-stride", type=int, default=None, help="training.window_stride (seqrec only)")
     add_training_args(p)
     a = p.parse_args()
@@ -47,6 +52,7 @@ def main() -> None:
             "batch_size": a.batch_size,
             "lr": a.lr,
             "window_stride": a.window_stride,
+            "equal_target_weights": not a.per_batch_means,
         },
         evaluation={"ks": [10], "filter_seen": False, "coverage": False},  # the peers report no coverage
         runtime=RuntimeOptions(
@@ -81,6 +87,7 @@ def main() -> None:
         device=torch.cuda.get_device_name() if a.device.startswith("cuda") else "cpu",
         precision=a.precision,
         cuda_graphs=a.cuda_graphs,
+        equal_target_weights=not a.per_batch_means,
         torch=torch.__version__,
     )
     for filter_seen in (False, True):

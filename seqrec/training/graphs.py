@@ -9,8 +9,9 @@ with one call. What it records must not change between replays, so the step is m
   objectives pad them, and empty rows after the last short batch; padding has no target and no loss);
 - the loss is ``DenseCrossEntropy``, which never asks the host how many targets a batch has;
 - the optimizer is created ``capturable`` (its step counts live on the GPU), with a fixed learning rate;
-- inputs are copied into the same device tensors before each replay, and the loss comes back in the same
-  output tensor (read it, or add it to a running total, before the next replay).
+- inputs (the batch and its loss weight, ``training.equal_target_weights``) are copied into the same
+  device tensors before each replay, and the loss comes back in the same output tensor (read it, or add
+  it to a running total, before the next replay).
 
 Dropout stays random: PyTorch's CUDA generator gives every replay fresh offsets. The first ``WARMUP``
 batches train eagerly on a side stream (the libraries set up their workspaces there, as the graph
@@ -54,9 +55,9 @@ def pad_batch(batch: TrainBatch, rows: int, width: int) -> TrainBatch:
 
 
 class GraphedStep:
-    """``step(batch)``: one training step (forward and loss under optional bf16 autocast, backward,
-    optional gradient clipping, optimizer step) as a replay of a CUDA graph; returns the loss as a
-    device scalar that the next call overwrites."""
+    """``step(batch, weight)``: one training step (forward and loss under optional bf16 autocast, the loss
+    times ``weight``, backward, optional gradient clipping, optimizer step) as a replay of a CUDA graph;
+    returns the weighted loss as a device scalar that the next call overwrites."""
 
     def __init__(
         self,
@@ -78,6 +79,7 @@ class GraphedStep:
         self.rows, self.width = rows, width
         self.bf16, self.grad_clip, self.device = bf16, grad_clip, device
         self.inputs: TrainBatch | None = None  # the device tensors every replay reads
+        self.weight = torch.ones((), device=device)  # the batch's loss weight, read by every replay
         self.output: Tensor | None = None  # the loss every replay writes
         self.graph: torch.cuda.CUDAGraph | None = None
         self.warmup = WARMUP
@@ -85,7 +87,7 @@ class GraphedStep:
     def _step(self, batch: TrainBatch) -> Tensor:
         # autocast's cache of cast weights must not outlive a capture
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.bf16, cache_enabled=False):
-            loss = self.model.training_loss(batch, self.loss)  # type: ignore[operator]
+            loss = self.model.training_loss(batch, self.loss) * self.weight  # type: ignore[operator]
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.grad_clip is not None:
@@ -105,8 +107,9 @@ class GraphedStep:
                     getattr(self.inputs, f.name).copy_(value, non_blocking=True)
         return self.inputs
 
-    def __call__(self, batch: TrainBatch) -> Tensor:
+    def __call__(self, batch: TrainBatch, weight: float = 1.0) -> Tensor:
         inputs = self._load(batch)
+        self.weight.fill_(weight)
         if self.graph is not None:
             self.graph.replay()
             assert self.output is not None

@@ -24,6 +24,7 @@ import torch
 from tqdm.auto import tqdm
 
 from seqrec.config import RunConfig
+from seqrec.data.batch import TrainBatch
 from seqrec.data.dataset import SequenceDataset
 from seqrec.data.negatives import NegativeSampler
 from seqrec.data.objectives import OBJECTIVES, Objective
@@ -139,6 +140,18 @@ class Trainer:
             else None
         )
         self.rng = np.random.default_rng(runtime.seed)
+        self.targets_seen, self.batches_seen = 0, 0  # for training.equal_target_weights
+
+    def batch_weight(self, batch: TrainBatch) -> float:
+        """The factor on a batch's mean loss that weighs each of its targets equally with every other
+        target (``training.equal_target_weights``): its number of targets over the mean number per batch
+        so far, this one included (1.0 without equal weights, or for a batch without targets)."""
+        targets = int(torch.count_nonzero(batch.targets))  # on the host, before the batch moves
+        if not self.config.training.equal_target_weights or targets == 0:
+            return 1.0
+        self.targets_seen += targets
+        self.batches_seen += 1
+        return targets * self.batches_seen / self.targets_seen
 
     def train_epoch(self, epoch: int) -> dict[str, Any]:
         tc = self.config.training
@@ -157,11 +170,13 @@ class Trainer:
         )
         bf16 = self.runtime.precision == "bf16"
         for batch in bar:
+            weight = self.batch_weight(batch)
             if self.graphed is not None:
-                total += self.graphed(batch)
+                total += self.graphed(batch, weight)
             else:
                 with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
                     loss = self.model.training_loss(batch.to(self.device), self.loss)
+                    loss = loss * weight if weight != 1.0 else loss
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if tc.grad_clip is not None:

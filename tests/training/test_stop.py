@@ -9,6 +9,7 @@ import torch
 
 from seqrec import RuntimeOptions, SequenceDataset
 from seqrec.config import build_config
+from seqrec.data.batch import TrainBatch
 from seqrec.models import build_model
 from seqrec.training.trainer import Trainer
 
@@ -64,3 +65,22 @@ def test_a_loss_that_stops_being_finite_ends_training_with_the_epoch(
     assert trainer.objective.num_batches(64) == 2
     with pytest.raises(FloatingPointError, match="epoch 2: training loss became nan"):
         trainer.fit()
+
+
+def test_each_target_weighs_the_same_whatever_its_batch(
+    dataset: SequenceDataset, quiet: RuntimeOptions
+) -> None:
+    """A batch's mean loss is scaled by its targets over the mean number per batch so far, this batch
+    included; with ``training.equal_target_weights: false``, or for a batch without targets, by 1."""
+    cfg = build_config({"data": {}, "model": {"name": "sasrec", "max_len": 12, "hidden": 16}, "training": {}})
+    trainer = Trainer(build_model(cfg.model, dataset.num_items, dataset.num_users), dataset, cfg, quiet)
+
+    def batch(targets: int) -> TrainBatch:
+        t = torch.zeros(4, 12, dtype=torch.long)
+        t.view(-1)[:targets] = 1
+        return TrainBatch(items=t, users=torch.zeros(4, dtype=torch.long), timestamps=t, targets=t)
+
+    assert [trainer.batch_weight(batch(n)) for n in (10, 30, 0, 20)] == [1.0, 1.5, 1.0, 1.0]
+    off = cfg.model_copy(update={"training": cfg.training.model_copy(update={"equal_target_weights": False})})
+    trainer = Trainer(build_model(cfg.model, dataset.num_items, dataset.num_users), dataset, off, quiet)
+    assert [trainer.batch_weight(batch(n)) for n in (10, 30)] == [1.0, 1.0]
