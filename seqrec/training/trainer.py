@@ -142,6 +142,19 @@ class Trainer:
         self.rng = np.random.default_rng(runtime.seed)
         self.targets_seen, self.batches_seen = 0, 0  # for training.equal_target_weights
 
+    def step(self, batch: TrainBatch, weight: float) -> torch.Tensor:
+        """One eager training step on ``batch`` (its mean loss times ``weight``); the weighted loss, on the
+        device, without waiting for it."""
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.runtime.precision == "bf16"):
+            loss = self.model.training_loss(batch.to(self.device), self.loss)
+            loss = loss * weight if weight != 1.0 else loss
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.config.training.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(trainable_parameters(self.model), self.config.training.grad_clip)
+        self.optimizer.step()
+        return loss.detach().float()
+
     def batch_weight(self, batch: TrainBatch) -> float:
         """The factor on a batch's mean loss that weighs each of its targets equally with every other
         target (``training.equal_target_weights``): its number of targets over the mean number per batch
@@ -168,21 +181,9 @@ class Trainer:
             disable=not self.runtime.progress,
             leave=False,
         )
-        bf16 = self.runtime.precision == "bf16"
+        step = self.graphed if self.graphed is not None else self.step
         for batch in bar:
-            weight = self.batch_weight(batch)
-            if self.graphed is not None:
-                total += self.graphed(batch, weight)
-            else:
-                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
-                    loss = self.model.training_loss(batch.to(self.device), self.loss)
-                    loss = loss * weight if weight != 1.0 else loss
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if tc.grad_clip is not None:
-                    torch.nn.utils.clip_grad_norm_(trainable_parameters(self.model), tc.grad_clip)
-                self.optimizer.step()
-                total += loss.detach().float()
+            total += step(batch, self.batch_weight(batch))
             batches += 1
             if self.runtime.progress:  # reading the loss waits for the step: only where it is shown
                 bar.set_postfix(loss=f"{float(total) / batches:.4f}")
