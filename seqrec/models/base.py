@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from seqrec.data.batch import SequenceBatch, TrainBatch
 from seqrec.nn.embeddings import ItemEmbedding, TextItemEmbedding, UserEmbedding
-from seqrec.nn.losses import SequenceLoss
+from seqrec.nn.losses import SequenceLoss, Weight
 
 
 class SequenceModel(nn.Module, ABC):
@@ -56,8 +56,9 @@ class SequenceModel(nn.Module, ABC):
         """The state that predicts the next item after each history: the last position, ``[B, D]``."""
         return self.encode(batch)[:, -1, :]
 
-    def training_loss(self, batch: TrainBatch, loss: SequenceLoss) -> Tensor:
-        return loss(self.encode(batch), batch.targets, batch.negatives, self.item_table())
+    def training_loss(self, batch: TrainBatch, loss: SequenceLoss, weight: Weight = 1.0) -> Tensor:
+        """``loss`` on the encoded batch: ``weight`` times its mean over the batch's targets."""
+        return loss(self.encode(batch), batch.targets, batch.negatives, self.item_table(), weight)
 
     def score_candidates(self, batch: SequenceBatch, candidates: Tensor) -> Tensor:
         """Scores ``[B, C]`` of candidate items ``[B, C]``."""

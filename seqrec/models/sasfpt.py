@@ -30,7 +30,7 @@ from seqrec.data.objectives import PairedTrainBatch
 from seqrec.models.tisasrec import TiSASRec
 from seqrec.nn.embeddings import Embedding, ItemTable, UserEmbedding
 from seqrec.nn.init import xavier_init
-from seqrec.nn.losses import SequenceLoss, group_cosine_loss
+from seqrec.nn.losses import SequenceLoss, Weight, group_cosine_loss
 from seqrec.nn.time_aware import week_buckets
 
 
@@ -85,8 +85,8 @@ class SASFPT(TiSASRec):
         x = torch.cat(parts, dim=-1) * math.sqrt(self.hidden)  # [B, L, parts * d]
         return self.input_proj(x) if self.input_proj is not None else x  # [B, L, d]
 
-    def training_loss(self, batch: TrainBatch, loss: SequenceLoss) -> Tensor:
-        value = super().training_loss(batch, loss)
+    def training_loss(self, batch: TrainBatch, loss: SequenceLoss, weight: Weight = 1.0) -> Tensor:
+        value = super().training_loss(batch, loss, weight)
         if (
             self.user_emb is None
             or self.group_loss_weight == 0

@@ -65,12 +65,23 @@ row's other probabilities (``_target_terms_sync_free``) instead of only the like
 every device but the CPU."""
 
 
+Weight = float | Tensor
+"""A factor on a loss's mean (``training.equal_target_weights``): a number, or a device scalar (CUDA
+graphs)."""
+
+
 class SequenceLoss(Protocol):
+    """``weight`` times the mean loss over the positions with a target."""
+
     needs_negatives: bool
 
     def __call__(
-        self, hidden: Tensor, targets: Tensor, negatives: Tensor | None, table: Tensor
+        self, hidden: Tensor, targets: Tensor, negatives: Tensor | None, table: Tensor, weight: Weight = 1.0
     ) -> Tensor: ...
+
+
+def _weighted(value: Tensor, weight: Weight) -> Tensor:
+    return value if isinstance(weight, float | int) and weight == 1.0 else value * weight
 
 
 def _gather(
@@ -114,10 +125,12 @@ def _require(negatives: Tensor | None, name: str) -> Tensor:
 class BCELoss:
     needs_negatives = True
 
-    def __call__(self, hidden: Tensor, targets: Tensor, negatives: Tensor | None, table: Tensor) -> Tensor:
+    def __call__(
+        self, hidden: Tensor, targets: Tensor, negatives: Tensor | None, table: Tensor, weight: Weight = 1.0
+    ) -> Tensor:
         h, t, n = _gather(hidden, targets, negatives)
         pos, neg = _target_and_sampled_logits(h, t, _require(n, "bce"), table)  # [T], [T, K]
-        return -(F.logsigmoid(pos) + F.logsigmoid(-neg).sum(-1)).mean()
+        return _weighted(-(F.logsigmoid(pos) + F.logsigmoid(-neg).sum(-1)).mean(), weight)
 
 
 class GBCELoss:
@@ -127,10 +140,12 @@ class GBCELoss:
         alpha = num_negatives / max(num_items - 1, 1)
         self.beta = alpha * (t * (1.0 - 1.0 / alpha) + 1.0 / alpha)
 
-    def __call__(self, hidden: Tensor, targets: Tensor, negatives: Tensor | None, table: Tensor) -> Tensor:
+    def __call__(
+        self, hidden: Tensor, targets: Tensor, negatives: Tensor | None, table: Tensor, weight: Weight = 1.0
+    ) -> Tensor:
         h, t, n = _gather(hidden, targets, negatives)
         pos, neg = _target_and_sampled_logits(h, t, _require(n, "gbce"), table)  # [T], [T, K]
-        return -(self.beta * F.logsigmoid(pos) + F.logsigmoid(-neg).sum(-1)).mean()
+        return _weighted(-(self.beta * F.logsigmoid(pos) + F.logsigmoid(-neg).sum(-1)).mean(), weight)
 
 
 class FullCrossEntropy:
@@ -170,7 +185,9 @@ class FullCrossEntropy:
             return None
         return self.tile_rows, max(1, budget // (4 * self.tile_rows))
 
-    def __call__(self, hidden: Tensor, targets: Tensor, negatives: Tensor | None, table: Tensor) -> Tensor:
+    def __call__(
+        self, hidden: Tensor, targets: Tensor, negatives: Tensor | None, table: Tensor, weight: Weight = 1.0
+    ) -> Tensor:
         h, t, _ = _gather(hidden, targets, None)  # [T, D], [T]
         items = table[1:]  # [N, D]  (padding row 0 is not a class)
         device = h.device.type
@@ -180,9 +197,12 @@ class FullCrossEntropy:
             items.shape[0], h.device, compute.itemsize
         )
         if not torch.is_grad_enabled():  # e.g. a validation loss: no gradients to form
-            return _ce_sum(h, items, t - 1, plan, compute, False, False)[0] / max(h.shape[0], 1)
-        loss: Tensor = _ChunkedCrossEntropy.apply(h, table, t - 1, plan, compute, 1)
-        return loss
+            return _weighted(
+                _ce_sum(h, items, t - 1, plan, compute, False, False)[0] / max(h.shape[0], 1), weight
+            )
+        scale = 1.0 if isinstance(weight, Tensor) else float(weight)  # a device scalar: autograd multiplies
+        loss: Tensor = _ChunkedCrossEntropy.apply(h, table, t - 1, plan, compute, 1, scale)
+        return loss * weight if isinstance(weight, Tensor) else loss
 
 
 class DenseCrossEntropy:
@@ -202,9 +222,11 @@ class DenseCrossEntropy:
         """Bytes of float32 logits for batches of ``rows`` histories of ``width`` positions."""
         return 4 * rows * width * num_items
 
-    def __call__(self, hidden: Tensor, targets: Tensor, negatives: Tensor | None, table: Tensor) -> Tensor:
+    def __call__(
+        self, hidden: Tensor, targets: Tensor, negatives: Tensor | None, table: Tensor, weight: Weight = 1.0
+    ) -> Tensor:
         logits = hidden.reshape(-1, hidden.shape[-1]) @ table[1:].T  # [B L, N]
-        return F.cross_entropy(logits.float(), targets.reshape(-1) - 1, ignore_index=-1)
+        return _weighted(F.cross_entropy(logits.float(), targets.reshape(-1) - 1, ignore_index=-1), weight)
 
 
 def _ce_sum(
@@ -414,17 +436,19 @@ def _target_terms_sync_free(probs: Tensor, target: Tensor, acc: torch.dtype) -> 
 
 
 class _ChunkedCrossEntropy(torch.autograd.Function):
-    """Mean softmax cross-entropy of ``h [T, D] @ items [N, D]^T`` against ``classes [T]``, one chunk of
-    ``rows`` positions at a time, with the gradients computed in the forward pass; ``items`` are the rows
-    of ``table`` from ``first`` on (the rows before it, e.g. padding, are not classes).
+    """``weight`` times the mean softmax cross-entropy of ``h [T, D] @ items [N, D]^T`` against
+    ``classes [T]``, one chunk of ``rows`` positions at a time, with the gradients computed in the forward
+    pass; ``items`` are the rows of ``table`` from ``first`` on (the rows before it, e.g. padding, are not
+    classes).
 
     For each chunk the logits are formed once and their softmax P gives both the loss, -log P[target],
     and dLoss/dlogits = P - onehot, written over P in place (both target terms from ``_target_terms``).
     Two matmuls turn it into the chunk's gradient for ``h`` and its share of the gradient for ``items``,
-    with the mean's 1 / T as their scale. Only those gradients (``[T, D]``, and ``[N + first, D]`` for the
-    whole table, its first rows zero: the sizes autograd would produce anyway) are kept for the backward
-    pass, which hands them on as they are for an incoming gradient of 1 (``loss.backward()`` on the CPU)
-    and scales them otherwise: no ``[T, N]`` tensor is ever alive, nothing is recomputed, and the table's
+    with the mean's 1 / T (times ``weight``) as their scale. Only those gradients (``[T, D]``, and
+    ``[N + first, D]`` for the whole table, its first rows zero: the sizes autograd would produce anyway)
+    are kept for the backward pass, which hands them on as they are for an incoming gradient of 1
+    (``loss.backward()`` on the CPU; a batch's weight is already in the scale) and scales them otherwise:
+    no ``[T, N]`` tensor is ever alive, nothing is recomputed, and the table's
     gradient takes no pass of its own (a slice's backward would write it into a zeroed table-sized
     tensor, and a scale one more pass). Under autocast (``compute`` = bf16) the logits, softmax and
     products run in bf16 with float32 accumulation, twice as many rows per chunk, and AMX where the CPU
@@ -440,6 +464,7 @@ class _ChunkedCrossEntropy(torch.autograd.Function):
         plan: int | tuple[int, int],
         compute: torch.dtype,
         first: int,
+        weight: float = 1.0,
     ) -> Tensor:
         need_h, need_table = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         acc = torch.promote_types(torch.float32, torch.promote_types(h.dtype, table.dtype))
@@ -453,35 +478,39 @@ class _ChunkedCrossEntropy(torch.autograd.Function):
             compute,
             need_h,
             need_table,
-            grad_scale=1.0 / count,
+            grad_scale=weight / count,
             items_grad=None if grad_table is None else grad_table[first:],
         )
         ctx.save_for_backward(*(g for g in (grad_h, grad_table) if g is not None))
         ctx.need = (need_h, need_table)
         ctx.dtypes = (h.dtype, table.dtype)
-        return total / count
+        return total * (weight / count)
 
     @staticmethod
-    def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, Tensor | None, None, None, None, None]:
+    def backward(
+        ctx: Any, grad_out: Tensor
+    ) -> tuple[Tensor | None, Tensor | None, None, None, None, None, None]:
         saved = iter(ctx.saved_tensors)
         unit = grad_out.device.type == "cpu" and float(grad_out) == 1.0  # no host sync on the CPU
         grads: list[Tensor | None] = []
         for need, dtype in zip(ctx.need, ctx.dtypes, strict=True):
             g = next(saved) if need else None
             grads.append(None if g is None else (g if unit else g * grad_out).to(dtype))  # 0-dim: g's dtype
-        return grads[0], grads[1], None, None, None, None
+        return grads[0], grads[1], None, None, None, None, None
 
 
 class SampledSoftmax:
     needs_negatives = True
 
-    def __call__(self, hidden: Tensor, targets: Tensor, negatives: Tensor | None, table: Tensor) -> Tensor:
+    def __call__(
+        self, hidden: Tensor, targets: Tensor, negatives: Tensor | None, table: Tensor, weight: Weight = 1.0
+    ) -> Tensor:
         h, t, n = _gather(hidden, targets, negatives)
         n = _require(n, "sampled_softmax")
         pos, neg = _target_and_sampled_logits(h, t, n, table)  # [T], [T, K]
         neg = neg.masked_fill(n == t[:, None], float("-inf"))
         logits = torch.cat([pos[:, None], neg], dim=1)  # [T, 1 + K]
-        return F.cross_entropy(logits, torch.zeros_like(t))
+        return _weighted(F.cross_entropy(logits, torch.zeros_like(t)), weight)
 
 
 def make_loss(name: str, *, num_items: int, num_negatives: int, gbce_t: float = 0.75) -> SequenceLoss:

@@ -87,7 +87,7 @@ class GraphedStep:
     def _step(self, batch: TrainBatch) -> Tensor:
         # autocast's cache of cast weights must not outlive a capture
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.bf16, cache_enabled=False):
-            loss = self.model.training_loss(batch, self.loss) * self.weight  # type: ignore[operator]
+            loss = self.model.training_loss(batch, self.loss, self.weight)  # type: ignore[operator]
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.grad_clip is not None:

@@ -146,8 +146,7 @@ class Trainer:
         """One eager training step on ``batch`` (its mean loss times ``weight``); the weighted loss, on the
         device, without waiting for it."""
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.runtime.precision == "bf16"):
-            loss = self.model.training_loss(batch.to(self.device), self.loss)
-            loss = loss * weight if weight != 1.0 else loss
+            loss = self.model.training_loss(batch.to(self.device), self.loss, weight)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.config.training.grad_clip is not None:

@@ -54,3 +54,15 @@ def test_sampled_logits_are_dot_products_on_both_paths(k: int) -> None:
     items = torch.randn(7, k, 5, generator=gen, dtype=torch.float64)
     expected = torch.stack([items[t] @ h[t] for t in range(7)])  # [T, K]
     torch.testing.assert_close(losses._sampled_logits(h, items), expected)
+
+
+@pytest.mark.parametrize(
+    "loss",
+    [BCELoss(), GBCELoss(3, 1, 0.75), SampledSoftmax(), FullCrossEntropy(), losses.DenseCrossEntropy()],
+)
+def test_every_loss_takes_a_weight_on_its_mean(loss: losses.SequenceLoss) -> None:
+    h, t, n, e = _setup()
+    n = torch.tensor([[[0, 0], [2, 3]]])
+    plain = loss(h, t, n, e)
+    assert loss(h, t, n, e, 2.5).item() == pytest.approx(2.5 * plain.item(), rel=1e-6)
+    assert loss(h, t, n, e, torch.tensor(2.5)).item() == pytest.approx(2.5 * plain.item(), rel=1e-6)

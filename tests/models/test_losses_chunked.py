@@ -266,3 +266,16 @@ def test_tiled_ce_under_autocast_matches_float32() -> None:
         got = _value_and_grads(lambda h, t, e: _tiled()(h, t, None, e), hidden, targets, table)
     for a, b in zip(ref, got, strict=True):
         torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("as_tensor", [False, True])
+def test_a_weight_scales_the_loss_and_its_gradients(as_tensor: bool) -> None:
+    """``weight`` (``training.equal_target_weights``) times the mean: as a number it rides in the
+    gradients' own scale, as a device scalar (CUDA graphs) autograd multiplies."""
+    hidden, table, targets = _inputs(8)
+    loss = FullCrossEntropy(chunk_bytes=5 * 4 * 30, min_rows=1)
+    weight = torch.tensor(1.7, dtype=torch.float64) if as_tensor else 1.7
+    plain = _value_and_grads(lambda h, t, e: loss(h, t, None, e), hidden, targets, table, factor=1.0)
+    got = _value_and_grads(lambda h, t, e: loss(h, t, None, e, weight), hidden, targets, table, factor=1.0)
+    for a, b in zip(plain, got, strict=True):
+        torch.testing.assert_close(b, 1.7 * a, rtol=1e-12, atol=1e-14)

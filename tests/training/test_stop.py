@@ -56,9 +56,9 @@ def test_a_loss_that_stops_being_finite_ends_training_with_the_epoch(
     steps = []
     real_loss = model.training_loss
 
-    def poisoned(batch: Any, loss: Any) -> torch.Tensor:
+    def poisoned(batch: Any, loss: Any, weight: Any = 1.0) -> torch.Tensor:
         steps.append(None)
-        value = real_loss(batch, loss)
+        value = real_loss(batch, loss, weight)
         return value * float("nan") if len(steps) == 3 else value  # epoch 2's first step (2 per epoch)
 
     monkeypatch.setattr(model, "training_loss", poisoned)
