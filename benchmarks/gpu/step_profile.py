@@ -26,6 +26,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -52,20 +53,6 @@ def _batches(trainer: Trainer) -> list[TrainBatch]:
     tc = trainer.config.training
     pool = BUCKET_POOL if tc.length_bucketing else 0
     return list(trainer.objective.epoch(tc.batch_size, np.random.default_rng(0), bucket_pool=pool))
-
-
-def _step_fn(trainer: Trainer, bf16: bool) -> Callable[[TrainBatch], torch.Tensor]:
-    device = trainer.device
-
-    def step(batch: TrainBatch) -> torch.Tensor:
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            loss = trainer.model.training_loss(batch.to(device), trainer.loss)
-        trainer.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        trainer.optimizer.step()
-        return loss.detach()
-
-    return step
 
 
 def _timed_steps(
@@ -207,7 +194,7 @@ def main() -> None:
         began = time.perf_counter()
         batches = _batches(trainer)
         record["batches"] = {"count": len(batches), "host_seconds_per_epoch": time.perf_counter() - began}
-        step = _step_fn(trainer, precision == "bf16")
+        step = partial(trainer.step, weight=1.0)  # the trainer's own step
         batches = batches[: args.limit] if args.limit else batches
         timings: dict[str, list[float]] = {"read_each_step": [], "read_once": []}
         for _ in range(3):

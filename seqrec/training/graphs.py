@@ -20,6 +20,7 @@ capture needs), then the next batch's step is captured and replayed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import fields, replace
 from typing import Any
 
@@ -27,7 +28,7 @@ import torch
 from torch import Tensor
 
 from seqrec.data.batch import TrainBatch
-from seqrec.nn.losses import SequenceLoss
+from seqrec.nn.losses import Weight
 
 WARMUP = 3
 """Eager steps, on a side stream, before the capture."""
@@ -55,29 +56,28 @@ def pad_batch(batch: TrainBatch, rows: int, width: int) -> TrainBatch:
 
 
 class GraphedStep:
-    """``step(batch, weight)``: one training step (forward and loss under optional bf16 autocast, the loss
-    times ``weight``, backward, optional gradient clipping, optimizer step) as a replay of a CUDA graph;
-    returns the weighted loss as a device scalar that the next call overwrites."""
+    """``step(batch, weight)``: the trainer's step (``Trainer.step``: forward and loss under optional bf16
+    autocast, the loss times ``weight``, backward, optional gradient clipping, optimizer step) as a replay
+    of a CUDA graph; returns the weighted loss as a device scalar that the next call overwrites."""
 
     def __init__(
         self,
-        model: torch.nn.Module,
-        loss: SequenceLoss,
+        step: Callable[[TrainBatch, Weight, bool], Tensor],
         optimizer: torch.optim.Optimizer,
         *,
         rows: int,
         width: int,
-        bf16: bool,
-        grad_clip: float | None,
         device: torch.device,
     ) -> None:
+        """``step(batch, weight, autocast_cache)``: one eager step on a batch already on ``device``; the
+        capture calls it with ``autocast_cache=False`` (autocast's cache of cast weights must not outlive
+        a capture)."""
         if device.type != "cuda":
             raise ValueError(f"CUDA graphs need a CUDA device, not {device}")
         if not all(group.get("capturable") for group in optimizer.param_groups):
             raise ValueError("CUDA graphs need an optimizer created with capturable=True")
-        self.model, self.loss, self.optimizer = model, loss, optimizer
-        self.rows, self.width = rows, width
-        self.bf16, self.grad_clip, self.device = bf16, grad_clip, device
+        self.step, self.optimizer = step, optimizer
+        self.rows, self.width, self.device = rows, width, device
         self.inputs: TrainBatch | None = None  # the device tensors every replay reads
         self.weight = torch.ones((), device=device)  # the batch's loss weight, read by every replay
         self.output: Tensor | None = None  # the loss every replay writes
@@ -85,16 +85,7 @@ class GraphedStep:
         self.warmup = WARMUP
 
     def _step(self, batch: TrainBatch) -> Tensor:
-        # autocast's cache of cast weights must not outlive a capture
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.bf16, cache_enabled=False):
-            loss = self.model.training_loss(batch, self.loss, self.weight)  # type: ignore[operator]
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if self.grad_clip is not None:
-            params = [p for p in self.model.parameters() if p.grad is not None]
-            torch.nn.utils.clip_grad_norm_(params, self.grad_clip, foreach=True)
-        self.optimizer.step()
-        return loss.detach()
+        return self.step(batch, self.weight, False)
 
     def _load(self, batch: TrainBatch) -> TrainBatch:
         host = pad_batch(batch, self.rows, self.width)

@@ -32,7 +32,7 @@ from seqrec.evaluation.evaluator import evaluate
 from seqrec.io import atomic_write
 from seqrec.models import OBJECTIVE_OF, objective_options
 from seqrec.models.base import SequenceModel
-from seqrec.nn.losses import DenseCrossEntropy, SequenceLoss, make_loss
+from seqrec.nn.losses import DenseCrossEntropy, SequenceLoss, Weight, make_loss
 from seqrec.runtime import RuntimeOptions
 from seqrec.training.checkpoint import save_weights, state_to_cpu
 from seqrec.training.graphs import GraphedStep
@@ -122,14 +122,7 @@ class Trainer:
         )
         self.graphed = (
             GraphedStep(
-                model,
-                self.loss,
-                self.optimizer,
-                rows=tc.batch_size,
-                width=config.model.max_len,
-                bf16=runtime.precision == "bf16",
-                grad_clip=tc.grad_clip,
-                device=self.device,
+                self.step, self.optimizer, rows=tc.batch_size, width=config.model.max_len, device=self.device
             )
             if runtime.cuda_graphs
             else None
@@ -142,10 +135,14 @@ class Trainer:
         self.rng = np.random.default_rng(runtime.seed)
         self.targets_seen, self.batches_seen = 0, 0  # for training.equal_target_weights
 
-    def step(self, batch: TrainBatch, weight: float) -> torch.Tensor:
+    def step(self, batch: TrainBatch, weight: Weight, autocast_cache: bool = True) -> torch.Tensor:
         """One eager training step on ``batch`` (its mean loss times ``weight``); the weighted loss, on the
-        device, without waiting for it."""
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.runtime.precision == "bf16"):
+        device, without waiting for it. ``autocast_cache=False``: bf16 autocast casts the weights at each
+        use (as a CUDA-graph capture needs, ``GraphedStep``)."""
+        bf16 = self.runtime.precision == "bf16"
+        with torch.autocast(
+            self.device.type, dtype=torch.bfloat16, enabled=bf16, cache_enabled=autocast_cache
+        ):
             loss = self.model.training_loss(batch.to(self.device), self.loss, weight)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
