@@ -37,19 +37,33 @@ def _run(cmd: list[str]) -> dict[str, Any]:
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
-def library_epochs(a: argparse.Namespace) -> dict[str, int]:
-    """Epochs per library: ``--epochs``, except where ``--epochs-for LIB=N`` says otherwise."""
-    out = dict.fromkeys(("seqrec", "seqrec-bf16", "RecBole", "RecTools"), a.epochs)
-    for item in a.epochs_for or []:
+LIBRARIES = ("seqrec", "seqrec-bf16", "RecBole", "RecTools")
+
+
+def per_library(default: int, overrides: list[str] | None, flag: str) -> dict[str, int]:
+    """``default`` for every library, except where an override ``LIB=N`` of ``flag`` says otherwise."""
+    out = dict.fromkeys(LIBRARIES, default)
+    for item in overrides or []:
         lib, _, n = item.partition("=")
         if lib not in out or not n.isdigit():
-            raise SystemExit(f"--epochs-for {item!r}: expected LIB=N with LIB one of {sorted(out)}")
+            raise SystemExit(f"{flag} {item!r}: expected LIB=N with LIB one of {sorted(out)}")
         out[lib] = int(n)
     return out
 
 
+def library_epochs(a: argparse.Namespace) -> dict[str, int]:
+    """Epochs per library: ``--epochs``, except where ``--epochs-for LIB=N`` says otherwise."""
+    return per_library(a.epochs, a.epochs_for, "--epochs-for")
+
+
+def library_batch_sizes(a: argparse.Namespace) -> dict[str, int]:
+    """Batch size per library: ``--batch-size``, except where ``--batch-size-for LIB=N`` says otherwise."""
+    return per_library(a.batch_size, a.batch_size_for, "--batch-size-for")
+
+
 def commands(a: argparse.Namespace, folder: Path) -> dict[str, list[str]]:
     epochs = library_epochs(a)
+    batch = {lib: ["--batch-size", str(n)] for lib, n in library_batch_sizes(a).items()}
     common = [
         "--model",
         a.model,
@@ -63,8 +77,6 @@ def commands(a: argparse.Namespace, folder: Path) -> dict[str, list[str]]:
         str(a.heads),
         "--dropout",
         str(a.dropout),
-        "--batch-size",
-        str(a.batch_size),
         "--lr",
         str(a.lr),
         "--threads",
@@ -98,6 +110,7 @@ def commands(a: argparse.Namespace, folder: Path) -> dict[str, list[str]]:
             precision,
             *(["--window-stride", str(a.window_stride)] if a.window_stride else []),
             *(["--per-batch-means"] if a.per_batch_means else []),
+            *batch[lib],
             *common,
         ]
 
@@ -119,6 +132,7 @@ def commands(a: argparse.Namespace, folder: Path) -> dict[str, list[str]]:
             str(a.eval_every),
             "--epochs",
             str(epochs["RecBole"]),
+            *batch["RecBole"],
             *common,
         ],
         "RecTools": [
@@ -130,6 +144,7 @@ def commands(a: argparse.Namespace, folder: Path) -> dict[str, list[str]]:
             RECTOOLS_LOSS[a.loss],
             "--epochs",
             str(epochs["RecTools"]),
+            *batch["RecTools"],
             *common,
         ],
     }
@@ -175,6 +190,12 @@ def main() -> None:
     p.add_argument("--heads", type=int, default=2)
     p.add_argument("--dropout", type=float, default=0.2)
     p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument(
+        "--batch-size-for",
+        nargs="+",
+        metavar="LIB=N",
+        help="another batch size for some libraries, e.g. seqrec=64 (the others keep --batch-size)",
+    )
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=42)
@@ -225,7 +246,7 @@ def main() -> None:
         for r in kept:
             runs.setdefault(r["library"], []).append(r)
         first = max((r["repeat"] + 1 for r in kept), default=0)
-    epochs = library_epochs(a)
+    epochs, batch_sizes = library_epochs(a), library_batch_sizes(a)
     for repeat in range(first, first + a.repeats):
         for lib in a.libraries:
             load_before = os.getloadavg()[0]
@@ -237,7 +258,7 @@ def main() -> None:
                 dataset=a.dataset,
                 repeat=repeat,
             )
-            record.update(batch_size=a.batch_size, lr=a.lr, epochs=epochs[lib], eval_passes=a.eval_passes)
+            record.update(batch_size=batch_sizes[lib], lr=a.lr, epochs=epochs[lib], eval_passes=a.eval_passes)
             if lib.startswith("seqrec"):
                 record.update(window_stride=a.window_stride, equal_target_weights=not a.per_batch_means)
             if a.model == "BERT4Rec":
