@@ -3,8 +3,9 @@
     benchmarks/peers/install.sh                       # once: the peers' virtual environments
     python -m benchmarks.peers.compare --dataset s3rec-beauty --loss CE --epochs 5 --repeats 3 --threads 2
 
-Every library trains ``--epochs`` epochs (``--epochs-for LIB=N`` changes one library's) in its own process
-(so peak RSS is its own) on the file written by ``benchmarks.peers.export``; runs are repeated and
+Every library trains ``--epochs`` epochs in batches of ``--batch-size`` (``--epochs-for LIB=N`` and
+``--batch-size-for LIB=N`` change one library's) in its own process (so peak RSS is its own) on the file
+written by ``benchmarks.peers.export``; runs are repeated, library after library within each repeat, and
 medians reported. Records (one per library and repeat, plus one summary per library with the
 seqrec/peer ratios) go to ``results/peers_<dataset>_<model>_<loss>.{json,md}``.
 """
