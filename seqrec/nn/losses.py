@@ -200,9 +200,10 @@ class FullCrossEntropy:
             return _weighted(
                 _ce_sum(h, items, t - 1, plan, compute, False, False)[0] / max(h.shape[0], 1), weight
             )
-        scale = 1.0 if isinstance(weight, Tensor) else float(weight)  # a device scalar: autograd multiplies
-        loss: Tensor = _ChunkedCrossEntropy.apply(h, table, t - 1, plan, compute, 1, scale)
-        return loss * weight if isinstance(weight, Tensor) else loss
+        if isinstance(weight, Tensor):  # a device scalar (CUDA graphs): autograd multiplies
+            return _ChunkedCrossEntropy.apply(h, table, t - 1, plan, compute, 1) * weight
+        loss: Tensor = _ChunkedCrossEntropy.apply(h, table, t - 1, plan, compute, 1, float(weight))
+        return loss
 
 
 class DenseCrossEntropy:

@@ -106,7 +106,7 @@ class Trainer:
             tc.loss, num_items=data.num_items, num_negatives=tc.num_negatives, gbce_t=tc.gbce_t
         )
         self.objective = build_objective(config.model.name, data, config, self.loss)
-        trainable = trainable_parameters(model)  # transfer strategies freeze some
+        self.trainable = trainable = trainable_parameters(model)  # transfer strategies freeze some
         if not trainable:
             raise ValueError("the model has no trainable parameters")
         if runtime.cuda_graphs:  # the step held in a CUDA graph (seqrec.training.graphs)
@@ -147,7 +147,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.config.training.grad_clip is not None:
-            torch.nn.utils.clip_grad_norm_(trainable_parameters(self.model), self.config.training.grad_clip)
+            torch.nn.utils.clip_grad_norm_(self.trainable, self.config.training.grad_clip)
         self.optimizer.step()
         return loss.detach().float()
 
