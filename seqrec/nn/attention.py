@@ -26,9 +26,8 @@ On the CPU, training attends on the heads as the projections lay them out, with 
 (``HeadsLastAttention``). Inference (eval mode, no gradients) takes two exact shortcuts: one query per
 history (the last block of ``user_state``) never projects the keys (``MultiHeadSelfAttention.one_query``),
 and on CPUs without AVX-512 short histories are attended head by head in cache-sized blocks
-(``attend_heads_last``; elsewhere PyTorch's fused kernel is faster). A bidirectional encoder at inference
-attends without any mask where its batch holds no padding (``inference_mask``). Each path is checked
-against PyTorch's kernel in ``tests/models/test_attention.py``.
+(``attend_heads_last``; elsewhere PyTorch's fused kernel is faster). Each path is checked against PyTorch's
+kernel in ``tests/models/test_attention.py``.
 """
 
 from __future__ import annotations
@@ -63,22 +62,9 @@ def attention_mask(valid: Tensor, causal: bool) -> Tensor:
     return allowed[:, None, :, :]  # [B, 1, L, L]
 
 
-def inference_mask(valid: Tensor, causal: bool, training: bool) -> Tensor | None:
-    """``attention_mask`` for an encoder's forward pass, or ``None`` where it would hide nothing: at
-    inference (``training`` off, no gradients), bidirectional (``causal`` off), no padding in the batch.
-    Without a mask PyTorch's fused kernel neither reads one nor turns it into an additive bias: BERT4Rec's
-    full-ranking pass on the ML-1M head (partial), whose histories mostly fill ``max_len``,
-    ``benchmarks/results/ab_mask-free-inference-ml-1m-head.md``. ``None`` is accepted by the inference
-    paths only (``MultiHeadSelfAttention``'s training path needs the mask)."""
-    if causal or training or torch.is_grad_enabled() or not bool(valid.all()):
-        return attention_mask(valid, causal)
-    return None
-
-
-def attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, dropout_p: float) -> Tensor:
+def attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor, dropout_p: float) -> Tensor:
     """``softmax(q k^T / sqrt(d_h) + M) v`` with dropout on the attention weights: q ``[B, H, Lq, d_h]``,
-    k / v ``[B, H, L, d_h]``, mask ``[B, 1, Lq, L]`` (True = may attend; no row is empty; ``None``: every
-    query attends to every key).
+    k / v ``[B, H, L, d_h]``, mask ``[B, 1, Lq, L]`` (True = may attend; no row is empty).
 
     The general path: accelerators, inference on CPUs with AVX-512 or on long histories, and
     ``torch.compile``. PyTorch's fused kernel serves every case but CPU dropout, where it would fall back to
@@ -88,13 +74,11 @@ def attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, dropout_p: floa
     if q.device.type != "cpu" or dropout_p == 0.0:
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
     scores = (q @ k.transpose(-1, -2)) * q.shape[-1] ** -0.5  # [B, H, Lq, L]
-    if mask is not None:
-        scores = scores.masked_fill(~mask, float("-inf"))
-    weights = torch.softmax(scores, dim=-1)
+    weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
     return dropout(weights, dropout_p) @ v  # [B, H, Lq, d_h]
 
 
-def attend_views(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, dropout_p: float) -> Tensor:
+def attend_views(q: Tensor, k: Tensor, v: Tensor, mask: Tensor, dropout_p: float) -> Tensor:
     """``attend`` on the heads' layout as the projections write them: q ``[B, Lq, H, d_h]``, k / v
     ``[B, L, H, d_h]``, read through head-major transposed views; returns ``[B, Lq, H * d_h]`` (the one
     copy: the output back in the projections' layout)."""
@@ -129,7 +113,7 @@ def heads_last_inference() -> bool:
     return not torch.backends.cpu.get_cpu_capability().startswith("AVX512")
 
 
-def attend_cpu_inference(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> Tensor:
+def attend_cpu_inference(q: Tensor, k: Tensor, v: Tensor, mask: Tensor) -> Tensor:
     """CPU inference attention on the projections' views (q ``[B, Lq, H, d_h]``, k / v ``[B, L, H, d_h]``),
     ``[B, Lq, D]`` out: ``attend_heads_last`` up to ``CACHED_KEYS`` keys where ``heads_last_inference()``,
     PyTorch's fused kernel (``attend_views``) otherwise."""
@@ -142,14 +126,14 @@ SCORE_BLOCK = 1 << 20
 """Attention scores per block and head at inference: 4 MB of float32 (400 histories of 50 by 50)."""
 
 
-def attend_heads_last(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> Tensor:
+def attend_heads_last(q: Tensor, k: Tensor, v: Tensor, mask: Tensor) -> Tensor:
     """``attend`` without dropout or gradients, on the heads' layout as the projections write them: q
-    ``[B, Lq, H, d_h]``, k / v ``[B, L, H, d_h]`` (views, never copied head-major), mask ``[B, 1, Lq, L]``
-    or ``None``; returns ``[B, Lq, H * d_h]``. One buffer of scores, reused by every block and head."""
+    ``[B, Lq, H, d_h]``, k / v ``[B, L, H, d_h]`` (views, never copied head-major), mask ``[B, 1, Lq, L]``;
+    returns ``[B, Lq, H * d_h]``. One buffer of scores, reused by every block and head."""
     b, lq, h, dh = q.shape
     keys = k.shape[1]
     rows = max(1, SCORE_BLOCK // (lq * keys))
-    masked = None if mask is None else ~mask[:, 0]  # [B, Lq, L]
+    masked = ~mask[:, 0]  # [B, Lq, L]
     out = q.new_empty(b, lq, h, dh)
     buffer = q.new_empty(min(rows, b), lq, keys)
     for start in range(0, b, rows):  # blocks of histories, not a loop over users
@@ -158,9 +142,7 @@ def attend_heads_last(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> T
         for j in range(h):
             kt = k[block, :, j].transpose(1, 2)  # [b, d_h, L]
             torch.baddbmm(scores, q[block, :, j], kt, beta=0.0, alpha=dh**-0.5, out=scores)
-            if masked is not None:
-                scores.masked_fill_(masked[block], float("-inf"))
-            weights = torch.softmax(scores, dim=-1)
+            weights = torch.softmax(scores.masked_fill_(masked[block], float("-inf")), dim=-1)
             out[block, :, j] = torch.bmm(weights, v[block, :, j])  # [b, Lq, d_h]
     return out.view(b, lq, h * dh)
 
@@ -248,9 +230,7 @@ class MultiHeadSelfAttention(nn.Module):
         self.k = nn.Linear(hidden, hidden)
         self.v = nn.Linear(hidden, hidden)
 
-    def forward(self, query: Tensor, keys: Tensor, mask: Tensor | None) -> Tensor:
-        """``[B, Lq, D]`` from query ``[B, Lq, D]``, keys ``[B, L, D]`` and mask ``[B, 1, Lq, L]`` (``None``
-        at inference only: every query attends to every key, ``inference_mask``)."""
+    def forward(self, query: Tensor, keys: Tensor, mask: Tensor) -> Tensor:
         b, length, d = query.shape  # length: queries (Lq); the keys may be longer (L)
         h = self.heads
         inference = not (self.training or torch.is_grad_enabled())
@@ -264,14 +244,12 @@ class MultiHeadSelfAttention(nn.Module):
             for inputs, layer, bias in ((query, self.q, True), (keys, self.k, False), (keys, self.v, True))
         )
         if cpu and not inference:
-            if mask is None:
-                raise ValueError("attention with gradients or dropout needs a mask (see inference_mask)")
             return HeadsLastAttention.apply(q, k, v, mask, p).view(b, length, d)  # [B, Lq, D]
         if cpu and inference:
             return attend_cpu_inference(q, k, v, mask)  # [B, Lq, D]
         return attend_views(q, k, v, mask, p)  # [B, Lq, D]
 
-    def one_query(self, query: Tensor, keys: Tensor, mask: Tensor | None) -> Tensor:
+    def one_query(self, query: Tensor, keys: Tensor, mask: Tensor) -> Tensor:
         """Inference for one query per history (the last position), ``[B, 1, D]``, without projecting the
         keys: W_K and W_V move to the query's side. For head h, with x_j the raw inputs,
 
@@ -286,9 +264,7 @@ class MultiHeadSelfAttention(nn.Module):
         q = linear(query[:, 0], self.q).view(b, h, dh)  # [B, H, d_h]
         u = torch.einsum("bhe,hed->bhd", q * dh**-0.5, self.k.weight.view(h, dh, d))  # [B, H, D]
         scores = torch.bmm(u, keys.transpose(1, 2))  # [B, H, L]
-        if mask is not None:
-            scores.masked_fill_(~mask[:, 0], float("-inf"))  # mask [B, 1, L]
-        weights = torch.softmax(scores, dim=-1)
+        weights = torch.softmax(scores.masked_fill_(~mask[:, 0], float("-inf")), dim=-1)  # mask [B, 1, L]
         z = torch.bmm(weights, keys)  # [B, H, D]
         out = torch.einsum("bhd,hed->bhe", z, self.v.weight.view(h, dh, d)) + self.v.bias.view(h, dh)
         return out.reshape(b, 1, d)  # [B, 1, D]
@@ -335,13 +311,13 @@ class SASRecBlock(nn.Module):
         self.attn_adapter: nn.Module = nn.Identity()
         self.ffn_adapter: nn.Module = nn.Identity()
 
-    def forward(self, x: Tensor, mask: Tensor | None, queries: int | None = None) -> Tensor:
-        """x: [B, L, D]; mask: [B, 1, L, L] bool (``None``: no mask, ``inference_mask``).
+    def forward(self, x: Tensor, mask: Tensor, queries: int | None = None) -> Tensor:
+        """x: [B, L, D]; mask: [B, 1, L, L] bool.
 
         ``queries``: compute only the last that many positions (their attention still reads all of x);
         the output is then ``[B, queries, D]``.
         """
-        if queries is not None and mask is not None:
+        if queries is not None:
             mask = mask[:, :, -queries:, :]
         q = self.attn_norm(x if queries is None else x[:, -queries:])  # [B, Lq, D]
         x = q + self.attn_adapter(self.attn(q, x, mask))  # [B, Lq, D]
@@ -366,7 +342,7 @@ class SASRecEncoder(nn.Module):
         ``last_only``: the last block computes the last position only (inference: the state that
         predicts the next item), returning ``[B, 1, D]`` equal to the last row of the full output.
         """
-        mask = inference_mask(valid, self.causal, self.training)  # [B, 1, L, L] or None
+        mask = attention_mask(valid, self.causal)  # [B, 1, L, L]
         keep = valid.unsqueeze(-1).to(x.dtype)  # [B, L, 1]
         last = len(self.blocks) - 1
         for i, block in enumerate(self.blocks):

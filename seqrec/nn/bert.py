@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from seqrec.nn.attention import MultiHeadSelfAttention, inference_mask
+from seqrec.nn.attention import MultiHeadSelfAttention, attention_mask
 from seqrec.nn.dropout import Dropout
 from seqrec.nn.linear import linear
 
@@ -37,16 +37,15 @@ class BertLayer(nn.Module):
         self.attn_adapter: nn.Module = nn.Identity()  # transfer adapter slots (seqrec.nn.adapters)
         self.ffn_adapter: nn.Module = nn.Identity()
 
-    def forward(self, x: Tensor, mask: Tensor | None, queries: int | None = None) -> Tensor:
-        """x: [B, L, D]; mask: [B, 1, L, L] bool (``None``: no mask, ``inference_mask``).
+    def forward(self, x: Tensor, mask: Tensor, queries: int | None = None) -> Tensor:
+        """x: [B, L, D]; mask: [B, 1, L, L] bool.
 
         ``queries``: compute only the last that many positions (their attention still reads all of x);
         the output is then ``[B, queries, D]``.
         """
         xq = x
         if queries is not None:
-            xq = x[:, -queries:]
-            mask = None if mask is None else mask[:, :, -queries:, :]
+            xq, mask = x[:, -queries:], mask[:, :, -queries:, :]
         a = self.attn_norm(self._residual(self.attn(xq, x, mask), self.attn_out, xq, self.attn_adapter))
         return self.ffn_norm(self._residual(linear(a, self.fc1, "gelu"), self.fc2, a, self.ffn_adapter))
 
@@ -71,7 +70,7 @@ class BertEncoder(nn.Module):
         ``last_only``: the last layer computes the last position only (inference: the appended
         [MASK]), returning ``[B, 1, D]`` equal to the last row of the full output.
         """
-        mask = inference_mask(valid, False, self.training)  # [B, 1, L, L]; None without padding
+        mask = attention_mask(valid, causal=False)  # [B, 1, L, L]
         keep = valid.unsqueeze(-1).to(x.dtype)  # [B, L, 1]
         last = len(self.layers) - 1
         for i, layer in enumerate(self.layers):

@@ -9,14 +9,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from seqrec.nn import attention, bert
+from seqrec.nn import attention
 from seqrec.nn.attention import (
     HeadsLastAttention,
     MultiHeadSelfAttention,
     SASRecEncoder,
     attend,
     attention_mask,
-    inference_mask,
     positions_from_end,
 )
 from seqrec.nn.bert import BertEncoder
@@ -138,58 +137,6 @@ def _counted(fn: Any, calls: list[None]) -> Any:
     def wrapper(*args: Any) -> Any:
         calls.append(None)
         return fn(*args)
-
-    return wrapper
-
-
-def test_inference_mask_is_left_out_only_where_it_hides_nothing() -> None:
-    """No mask at inference, bidirectional, without padding; a mask with gradients, in training, for a
-    causal encoder or where a key is padding."""
-    full = torch.ones(3, 6, dtype=torch.bool)
-    padded = full.clone()
-    padded[1, :2] = False
-    with torch.no_grad():
-        assert inference_mask(full, causal=False, training=False) is None
-        for valid, causal, training in [(padded, False, False), (full, True, False), (full, False, True)]:
-            torch.testing.assert_close(inference_mask(valid, causal, training), attention_mask(valid, causal))
-    with torch.enable_grad():
-        torch.testing.assert_close(inference_mask(full, False, False), attention_mask(full, False))
-
-
-@pytest.mark.parametrize("heads_last", [True, False])
-@pytest.mark.parametrize("kind", ["sasrec", "bert"])
-def test_bidirectional_inference_without_padding_matches_the_masked_pass(
-    kind: str, heads_last: bool, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A batch without padding is encoded without a mask, every position and the last one alone
-    (``last_only``), with the states of the same encoder given the all-true mask."""
-    monkeypatch.setattr(attention, "HEADS_LAST_INFERENCE", heads_last)
-    torch.manual_seed(0)
-    encoders = {
-        "sasrec": lambda: SASRecEncoder(16, 2, 2, dropout=0.3, inner=16, causal=False),
-        "bert": lambda: BertEncoder(16, 2, 2, 0.3, 32),
-    }
-    encoder = encoders[kind]().double().eval()
-    x = torch.randn(5, 9, 16, dtype=torch.float64)
-    valid = torch.ones(5, 9, dtype=torch.bool)
-    masks: list[Tensor | None] = []
-    module = attention if kind == "sasrec" else bert
-    monkeypatch.setattr(module, "inference_mask", _recorded(attention.inference_mask, masks))
-    with torch.no_grad():
-        fast = [encoder(x, valid), encoder(x, valid, last_only=True)]
-    assert masks == [None, None]
-    masked = lambda valid, causal, training: attention_mask(valid, causal)  # noqa: E731
-    monkeypatch.setattr(module, "inference_mask", masked)
-    with torch.no_grad():
-        reference = [encoder(x, valid), encoder(x, valid, last_only=True)]
-    for ours, theirs in zip(fast, reference, strict=True):
-        torch.testing.assert_close(ours, theirs)
-
-
-def _recorded(fn: Any, results: list[Tensor | None]) -> Any:
-    def wrapper(*args: Any) -> Any:
-        results.append(out := fn(*args))
-        return out
 
     return wrapper
 
