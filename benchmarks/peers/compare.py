@@ -62,9 +62,12 @@ def library_batch_sizes(a: argparse.Namespace) -> dict[str, int]:
     return per_library(a.batch_size, a.batch_size_for, "--batch-size-for")
 
 
-def commands(a: argparse.Namespace, folder: Path) -> dict[str, list[str]]:
-    epochs = library_epochs(a)
-    batch = {lib: ["--batch-size", str(n)] for lib, n in library_batch_sizes(a).items()}
+def commands(
+    a: argparse.Namespace, folder: Path, epochs: dict[str, int], batch_sizes: dict[str, int]
+) -> dict[str, list[str]]:
+    """Each library's command line; ``epochs`` and ``batch_sizes`` per library (``library_epochs``,
+    ``library_batch_sizes``)."""
+    batch = {lib: ["--batch-size", str(n)] for lib, n in batch_sizes.items()}
     common = [
         "--model",
         a.model,
@@ -231,7 +234,8 @@ def main() -> None:
     a = p.parse_args()
     mirror()
     folder = export(a.dataset, WORK / "peerdata")
-    cmds = commands(a, folder)
+    epochs, batch_sizes = library_epochs(a), library_batch_sizes(a)
+    cmds = commands(a, folder, epochs, batch_sizes)
     runs: dict[str, list[dict[str, Any]]] = {lib: [] for lib in a.libraries}
     if a.reuse is not None:
         source = RESULTS / f"peers_{a.dataset}_{a.model}_{a.loss}{'_' + a.reuse if a.reuse else ''}.json"
@@ -247,7 +251,6 @@ def main() -> None:
         for r in kept:
             runs.setdefault(r["library"], []).append(r)
         first = max((r["repeat"] + 1 for r in kept), default=0)
-    epochs, batch_sizes = library_epochs(a), library_batch_sizes(a)
     for repeat in range(first, first + a.repeats):
         for lib in a.libraries:
             load_before = os.getloadavg()[0]

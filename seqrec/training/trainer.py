@@ -106,14 +106,14 @@ class Trainer:
             tc.loss, num_items=data.num_items, num_negatives=tc.num_negatives, gbce_t=tc.gbce_t
         )
         self.objective = build_objective(config.model.name, data, config, self.loss)
-        self.trainable = trainable = trainable_parameters(model)  # transfer strategies freeze some
-        if not trainable:
+        self.trainable = trainable_parameters(model)  # transfer strategies freeze some
+        if not self.trainable:
             raise ValueError("the model has no trainable parameters")
         if runtime.cuda_graphs:  # the step held in a CUDA graph (seqrec.training.graphs)
             check_graphs(config, data.num_items, self.device)
             self.loss = DenseCrossEntropy()  # the same CE, every position at once; the same batches
         self.optimizer = torch.optim.Adam(
-            trainable,
+            self.trainable,
             lr=tc.lr,
             betas=tc.betas,
             weight_decay=tc.weight_decay,
