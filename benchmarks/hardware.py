@@ -5,8 +5,10 @@ In one run, on the device chosen with ``--device``:
 1. **Matmul peak**: ``torch.mm`` of square ``n x n`` matrices in float32 and, where it runs, bfloat16;
    the median of timed repeats after a warm-up, reported as GFLOP/s (2 n^3 FLOPs per product). The best
    size's median is the "peak" that the models are compared with.
-2. **FLOPs per training epoch** of each model with its ``configs/`` file (the papers' sizes) on a
-   registered dataset (default ``ml-1m-head``: PARTIAL MovieLens-1M, users 1..2998). Counted with
+2. **FLOPs per training epoch** of each model with its ``configs/`` file (the papers' sizes on
+   ``ml-1m-head``: PARTIAL MovieLens-1M, users 1..2998; ``sasrec-ce``: the setting of the side-by-side
+   benchmarks with the peers, SASRec with the full-softmax CE on S3-Rec Beauty), on the file's dataset
+   or on ``--dataset``, with the file's batch size or ``--batch-size``. Counted with
    ``torch.utils.flop_counter.FlopCounterMode`` over one complete real training epoch (every batch,
    forward + backward; the optimizer step does no matmuls), split by module into the encoder (the
    transformer blocks, ``model.encoder``) and the rest (embeddings, input projections, the loss with its
@@ -20,11 +22,13 @@ In one run, on the device chosen with ``--device``:
 ``--bf16 [MODEL ...]`` repeats models under bf16 autocast (``RuntimeOptions.precision``); ``--compile
 [MODEL ...]`` adds a run with ``model.encoder`` compiled by ``torch.compile`` (its error text is recorded
 when compilation fails); without model names they apply to every model. Records merge into
-``results/hardware.{json,md}`` keyed by device, threads, model, precision and compile, so CPU and GPU
-runs sit side by side.
+``results/hardware.{json,md}`` keyed by device, threads, model, dataset, batch size, precision and
+compile, so CPU and GPU runs sit side by side.
 
     python -m benchmarks.hardware --device cpu --threads 2 --epochs 3 --bf16 sasrec --compile sasrec
     python -m benchmarks.hardware --device cuda --epochs 5 --bf16 --compile
+    python -m benchmarks.hardware --models sasrec-ce --bf16 sasrec-ce
+    python -m benchmarks.hardware --models sasrec-ce --bf16 sasrec-ce --dataset sasrec-games --batch-size 64
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ CONFIG_OF = {
     "ssept": "ml-1m-head-ssept.yaml",
     "tisasrec": "ml-1m-head-tisasrec.yaml",
     "sasfpt": "ml-1m-head-sasfpt.yaml",
+    "sasrec-ce": "s3rec-beauty-sasrec-ce.yaml",
 }
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
@@ -171,15 +176,23 @@ def peaks(records: list[dict[str, Any]]) -> dict[str, float]:
 
 
 # ---------------------------------------------------------------------------------------------- FLOPs
-def _cpu_flash_attention_mapping() -> dict[Any, Any]:
-    """FLOP formulas for the CPU flash-attention kernels, which ``FlopCounterMode`` does not count.
+def _extra_flop_formulas() -> dict[Any, Any]:
+    """FLOP formulas for the matmul ops the training loop runs that ``FlopCounterMode`` does not count.
 
-    Without dropout (evaluation, or ``dropout_p = 0``) PyTorch's CPU ``scaled_dot_product_attention``
-    runs ``_scaled_dot_product_flash_attention_for_cpu``; the formulas are the ones torch registers for
-    the CUDA kernels (two batched matmuls forward, five backward; causal masking not discounted).
+    - The CPU flash-attention kernels: without dropout (evaluation, or ``dropout_p = 0``) PyTorch's CPU
+      ``scaled_dot_product_attention`` runs ``_scaled_dot_product_flash_attention_for_cpu``; the formulas
+      are the ones torch registers for the CUDA kernels (two batched matmuls forward, five backward;
+      causal masking not discounted).
+    - The in-place ``addmm_``: the full-softmax CE accumulates the item table's gradient with it, one
+      product as large as the logits' (torch's formula for ``addmm``; its ``out=`` forms are counted
+      already). Records before this was counted are marked ``inplace_addmm_counted: false``.
     """
     aten = torch.ops.aten
-    mapping: dict[Any, Any] = {}
+
+    def addmm(bias: Any, a: Any, b: Any, *args: Any, out_shape: Any = None, **kwargs: Any) -> int:
+        return 2 * a[0] * a[1] * b[1]  # [m, k] @ [k, n]; the added term, as torch counts addmm, not
+
+    mapping: dict[Any, Any] = {aten.addmm_: addmm}
 
     def forward(q: Any, k: Any, v: Any, *args: Any, out_shape: Any = None, **kwargs: Any) -> int:
         return int(sdpa_flop_count(q, k, v))
@@ -219,7 +232,7 @@ def count_epoch(trainer: Trainer) -> tuple[dict[str, Any], EncoderInputs]:
     encoder's inputs of every batch (for timing the encoder alone)."""
     model = trainer.model
     capture = EncoderInputs(model.encoder)
-    counter = FlopCounterMode(display=False, depth=None, custom_mapping=_cpu_flash_attention_mapping())
+    counter = FlopCounterMode(display=False, depth=None, custom_mapping=_extra_flop_formulas())
     with counter:
         row = trainer.train_epoch(0)
     capture.remove()
@@ -239,6 +252,7 @@ def count_epoch(trainer: Trainer) -> tuple[dict[str, Any], EncoderInputs]:
             "flops_encoder": encoder,
             "flops_rest": total - encoder,
             "flops_by_op": json.dumps(by_op, sort_keys=True),
+            "inplace_addmm_counted": True,
             "batches": len(capture.calls),
             "counted_epoch_seconds": row["seconds"],
         },
@@ -269,9 +283,13 @@ def time_encoder(
 
 
 # ---------------------------------------------------------------------------------------------- models
-def model_config(model: str, dataset: str) -> dict[str, Any]:
+def model_config(model: str, dataset: str | None, batch_size: int | None) -> dict[str, Any]:
+    """``model``'s config file, with ``dataset`` and ``batch_size`` in place of its own where given."""
     raw = yaml.safe_load((CONFIGS / CONFIG_OF[model]).read_text())
-    raw["data"]["dataset"] = dataset
+    if dataset is not None:
+        raw["data"]["dataset"] = dataset
+    if batch_size is not None:
+        raw["training"]["batch_size"] = batch_size
     return raw
 
 
@@ -356,6 +374,9 @@ COLUMNS = [
     "device_name",
     "kind",
     "model",
+    "dataset",
+    "loss",
+    "batch_size",
     "precision",
     "compile",
     "epoch_seconds",
@@ -371,6 +392,7 @@ COLUMNS = [
     "rest_gflops",
     "threads",
     "load_avg_1m_start",
+    "inplace_addmm_counted",
     "compile_error",
 ]
 
@@ -378,7 +400,16 @@ COLUMNS = [
 def record_key(r: dict[str, Any]) -> tuple[Any, ...]:
     if r["kind"] == "matmul":
         return ("matmul", r["device_name"], r["threads"], r["dtype"], r["size"])
-    return ("model", r["device_name"], r["threads"], r["model"], r["precision"], r["compile"])
+    return (
+        "model",
+        r["device_name"],
+        r["threads"],
+        r["model"],
+        r["dataset"],
+        r["batch_size"],
+        r["precision"],
+        r["compile"],
+    )
 
 
 def merge(new: list[dict[str, Any]], fresh: bool = False) -> list[dict[str, Any]]:
@@ -390,6 +421,9 @@ def merge(new: list[dict[str, Any]], fresh: bool = False) -> list[dict[str, Any]
         old = [r for r in old if r["device_name"] not in machines]
     keys = {record_key(r) for r in new}
     merged = [r for r in old if record_key(r) not in keys] + new
+    for r in merged:  # records counted before ``addmm_`` was (``_extra_flop_formulas``)
+        if r["kind"] == "model":
+            r.setdefault("inplace_addmm_counted", False)
     for r in merged:  # records written before rest_gflops needed a measurable rest of the epoch
         if r["kind"] == "model" and r.get("encoder_time_share", 0.0) > 0.95:
             r["rest_gflops"] = None
@@ -430,6 +464,9 @@ measured `torch.mm` GFLOP/s of the same dtype on the same device. `encoder_time_
 `encoder_gflops` come from **measured** encoder time (forward + backward rerun alone on the inputs
 captured from the counted epoch), not from the FLOP share. `rest_gflops`: the other FLOPs over the rest
 of the epoch's time. `compile`: `model.encoder` compiled with `torch.compile` (default inductor backend).
+`inplace_addmm_counted`: whether the in-place `addmm_` was counted (`FlopCounterMode` skips it); the
+full-softmax CE (`loss` ce) accumulates the item table's gradient with it, so the ce rows marked false
+leave out about a third of the CE's products and understate FLOPs and FLOP/s.
 """
 
 
@@ -441,7 +478,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads (CPU)")
     parser.add_argument("--epochs", type=int, default=3, help="timed epochs per model (median)")
     parser.add_argument("--models", nargs="+", choices=list(CONFIG_OF), default=list(CONFIG_OF))
-    parser.add_argument("--dataset", default="ml-1m-head")
+    parser.add_argument("--dataset", help="a registered dataset in place of each config file's own")
+    parser.add_argument("--batch-size", type=int, help="in place of each config file's batch size")
     parser.add_argument(
         "--bf16",
         nargs="*",
@@ -482,7 +520,7 @@ def main() -> None:
 
     data_cache: dict[str, SequenceDataset] = {}
     for model in args.models:
-        raw = model_config(model, args.dataset)
+        raw = model_config(model, args.dataset, args.batch_size)
         key = json.dumps(raw["data"], sort_keys=True)
         if key not in data_cache:
             data_cache[key] = SequenceDataset.from_config(build_config(raw).data)

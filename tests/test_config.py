@@ -1,6 +1,17 @@
+from pathlib import Path
+
 import pytest
 
 from seqrec.config import ConfigError, build_config, load_config
+from seqrec.data.registry import list_datasets
+
+CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
+def test_shipped_configs_validate(path: Path) -> None:
+    cfg = load_config(path)
+    assert cfg.data.dataset in {spec.name for spec in list_datasets()}
 
 
 def test_unknown_key_is_named() -> None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
-from benchmarks.hardware import count_epoch, matmul_gflops, peaks, time_encoder
+from benchmarks.hardware import _extra_flop_formulas, count_epoch, matmul_gflops, peaks, time_encoder
 from seqrec import RuntimeOptions, SequenceDataset
 from seqrec.config import build_config
 from seqrec.models import BUILDERS, build_model
+from seqrec.nn.losses import FullCrossEntropy
 from seqrec.training.trainer import Trainer
 
 
@@ -44,3 +46,16 @@ def test_epoch_flops_split_encoder_and_rest(name: str, dataset: SequenceDataset)
     # the encoder does most of the matmuls; the rest (CE scoring against 60 items) is not zero
     assert 0 < counted["flops_rest"] < counted["flops_encoder"] < counted["flops_epoch"]
     assert time_encoder(trainer.model.encoder, capture, torch.device("cpu"), "bf16") > 0
+
+
+def test_full_softmax_ce_counts_its_three_products() -> None:
+    """The chunked CE forms the logits and both gradients in its forward, the table's with ``addmm_``,
+    which ``FlopCounterMode`` alone does not count: all three products must be in the total."""
+    targets, items, width = 64, 300, 16
+    h = torch.randn(targets, width, requires_grad=True)
+    table = torch.randn(items + 1, width, requires_grad=True)
+    classes = torch.randint(1, items + 1, (targets,))
+    counter = FlopCounterMode(display=False, custom_mapping=_extra_flop_formulas())
+    with counter:
+        FullCrossEntropy()(h, classes, None, table).backward()
+    assert counter.get_total_flops() == 3 * 2 * targets * items * width
