@@ -282,6 +282,72 @@ def time_encoder(
     return seconds
 
 
+def time_phases(trainer: Trainer, device: torch.device) -> dict[str, Any]:
+    """One more training epoch, the trainer's own, with each phase timed by hooks (no step is re-written):
+    the encoder's forward (``model.encoder``'s hooks), the rest of ``model.training_loss`` (the loss; for
+    a full-softmax CE that is the whole CE, its gradients included, formed in its forward), the
+    optimizer's step (its hooks), the rest of each step (the backward pass, ``zero_grad``), and the rest
+    of the epoch (building the batches). Also the epoch's number of targets. On a GPU every boundary
+    waits for the device, which the plain epochs do not."""
+    model = trainer.model
+    clock = dict.fromkeys(("encoder", "training_loss", "optimizer", "steps"), 0.0)
+    started: dict[str, float] = {}
+    targets = 0
+
+    def start(name: str) -> Any:
+        def hook(*args: Any, **kwargs: Any) -> None:
+            sync(device)
+            started[name] = time.perf_counter()
+
+        return hook
+
+    def stop(name: str) -> Any:
+        def hook(*args: Any, **kwargs: Any) -> None:
+            sync(device)
+            clock[name] += time.perf_counter() - started[name]
+
+        return hook
+
+    def timed(name: str, fn: Any) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            start(name)()
+            out = fn(*args, **kwargs)
+            stop(name)()
+            return out
+
+        return call
+
+    def counted(batch: Any, *args: Any, **kwargs: Any) -> Any:
+        nonlocal targets
+        targets += int(torch.count_nonzero(batch.targets))
+        return timed("training_loss", original)(batch, *args, **kwargs)
+
+    original = model.training_loss
+    handles = [
+        model.encoder.register_forward_pre_hook(start("encoder")),
+        model.encoder.register_forward_hook(stop("encoder")),
+        trainer.optimizer.register_step_pre_hook(start("optimizer")),
+        trainer.optimizer.register_step_post_hook(stop("optimizer")),
+    ]
+    model.training_loss = counted  # type: ignore[method-assign]
+    trainer.step = timed("steps", trainer.step)  # type: ignore[method-assign]
+    try:
+        epoch = trainer.train_epoch(0)["seconds"]
+    finally:
+        for handle in handles:
+            handle.remove()
+        del model.training_loss, trainer.step  # the instance attributes: the methods again
+    return {
+        "phase_epoch_seconds": epoch,
+        "phase_batches_seconds": epoch - clock["steps"],
+        "phase_encoder_forward_seconds": clock["encoder"],
+        "phase_loss_seconds": clock["training_loss"] - clock["encoder"],
+        "phase_backward_seconds": clock["steps"] - clock["training_loss"] - clock["optimizer"],
+        "phase_optimizer_seconds": clock["optimizer"],
+        "targets_epoch": targets,
+    }
+
+
 # ---------------------------------------------------------------------------------------------- models
 def model_config(model: str, dataset: str | None, batch_size: int | None) -> dict[str, Any]:
     """``model``'s config file, with ``dataset`` and ``batch_size`` in place of its own where given."""
@@ -334,6 +400,12 @@ def run_model(
             return record
     seconds = [trainer.train_epoch(e)["seconds"] for e in range(1, epochs + 1)]
     encoder_seconds = time_encoder(net.encoder, capture, device, runtime.precision)
+    record.update(time_phases(trainer, device))
+    if cfg.training.loss == "ce":  # the CE's three products over the real targets (padding rows left out)
+        rows, width = net.item_table().shape  # [N + 1, D]
+        ce_flops = 3 * 2 * record["targets_epoch"] * (rows - 1) * width
+        record["ce_gflops"] = ce_flops / record["phase_loss_seconds"] / 1e9
+        record["ce_share_of_peak"] = record["ce_gflops"] / peak.get(runtime.precision, float("nan"))
     epoch_s = median(seconds)
     ref = peak.get(runtime.precision, float("nan"))
     achieved = record["flops_epoch"] / epoch_s / 1e9
@@ -390,6 +462,9 @@ COLUMNS = [
     "encoder_gflops",
     "encoder_share_of_peak",
     "rest_gflops",
+    "phase_loss_seconds",
+    "ce_gflops",
+    "ce_share_of_peak",
     "threads",
     "load_avg_1m_start",
     "inplace_addmm_counted",
@@ -464,6 +539,10 @@ measured `torch.mm` GFLOP/s of the same dtype on the same device. `encoder_time_
 `encoder_gflops` come from **measured** encoder time (forward + backward rerun alone on the inputs
 captured from the counted epoch), not from the FLOP share. `rest_gflops`: the other FLOPs over the rest
 of the epoch's time. `compile`: `model.encoder` compiled with `torch.compile` (default inductor backend).
+`phase_*_seconds`: one more epoch of the trainer's own, its phases timed by hooks (``time_phases``):
+`phase_loss_seconds` is `model.training_loss` less the encoder's forward, for a full-softmax CE the whole
+CE with its gradients; `ce_gflops`: the CE's three products over the epoch's real targets (6 T N D) in
+that time, `ce_share_of_peak` of the same dtype's peak.
 `inplace_addmm_counted`: whether the in-place `addmm_` was counted (`FlopCounterMode` skips it); the
 full-softmax CE (`loss` ce) accumulates the item table's gradient with it, so the ce rows marked false
 leave out about a third of the CE's products and understate FLOPs and FLOP/s.

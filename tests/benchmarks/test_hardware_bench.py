@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from benchmarks.hardware import _extra_flop_formulas, count_epoch, matmul_gflops, peaks, time_encoder
+from benchmarks.hardware import (
+    _extra_flop_formulas,
+    count_epoch,
+    matmul_gflops,
+    peaks,
+    time_encoder,
+    time_phases,
+)
 from seqrec import RuntimeOptions, SequenceDataset
 from seqrec.config import build_config
 from seqrec.models import BUILDERS, build_model
@@ -59,3 +67,23 @@ def test_full_softmax_ce_counts_its_three_products() -> None:
     with counter:
         FullCrossEntropy()(h, classes, None, table).backward()
     assert counter.get_total_flops() == 3 * 2 * targets * items * width
+
+
+def test_phases_add_up_to_the_epoch_and_leave_the_trainer_as_it_was(dataset: SequenceDataset) -> None:
+    runtime = RuntimeOptions(progress=False, seed=7, threads=1)
+    cfg = build_config(
+        {
+            "data": {},
+            "model": {"name": "sasrec", "max_len": 10, "hidden": 16, "heads": 2},
+            "training": {"loss": "ce", "batch_size": 32},
+        }
+    )
+    runtime.apply()
+    trainer = Trainer(build_model(cfg.model, dataset.num_items, dataset.num_users), dataset, cfg, runtime)
+    phases = time_phases(trainer, torch.device("cpu"))
+    parts = [v for k, v in phases.items() if k.startswith("phase_") and k != "phase_epoch_seconds"]
+    assert all(v >= 0 for v in parts) and phases["phase_loss_seconds"] > 0
+    assert sum(parts) == pytest.approx(phases["phase_epoch_seconds"])
+    batches = list(trainer.objective.epoch(32, np.random.default_rng(0)))
+    assert phases["targets_epoch"] == sum(int(torch.count_nonzero(b.targets)) for b in batches)
+    assert "training_loss" not in vars(trainer.model) and "step" not in vars(trainer)
