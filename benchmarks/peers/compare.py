@@ -8,6 +8,11 @@ Every library trains ``--epochs`` epochs in batches of ``--batch-size`` (``--epo
 written by ``benchmarks.peers.export``; runs are repeated, library after library within each repeat, and
 medians reported. Records (one per library and repeat, plus one summary per library with the
 seqrec/peer ratios) go to ``results/peers_<dataset>_<model>_<loss>.{json,md}``.
+
+``--count-flops`` also counts each library's training FLOPs per epoch with its own command line (seqrec:
+``seqrec_run.py --count-flops``; RecBole: ``recbole_flops.py``; not RecTools), and each median row gets
+them and its achieved GFLOP/s (FLOPs over its median seconds per epoch). The count does not depend on
+the timing, so ``--append --repeats 0 --count-flops`` adds it to a comparison already run.
 """
 
 from __future__ import annotations
@@ -36,6 +41,20 @@ def _run(cmd: list[str]) -> dict[str, Any]:
     if out.returncode != 0:
         raise RuntimeError(f"{cmd[0]} failed ({out.returncode}):\n{out.stderr[-3000:]}")
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+FLOP_COUNTERS = ("seqrec", "seqrec-bf16", "RecBole")
+"""The libraries whose training FLOPs ``--count-flops`` counts."""
+
+
+def flop_commands(cmds: dict[str, list[str]], libraries: list[str], batches: int) -> dict[str, list[str]]:
+    """Each counted library's FLOP-counting command: its run's command line, counting instead of training
+    (RecBole: the same arguments to ``recbole_flops.py``, over ``batches`` batches)."""
+    out = {lib: [*cmds[lib], "--count-flops"] for lib in libraries if lib.startswith("seqrec")}
+    if "RecBole" in libraries:
+        python, _, *args = cmds["RecBole"]
+        out["RecBole"] = [python, str(HERE / "recbole_flops.py"), *args, "--count-batches", str(batches)]
+    return out
 
 
 LIBRARIES = ("seqrec", "seqrec-bf16", "RecBole", "RecTools")
@@ -215,6 +234,15 @@ def main() -> None:
         action="store_true",
         help="seqrec only: training.equal_target_weights: false (each batch's mean loss as it is)",
     )
+    p.add_argument(
+        "--count-flops",
+        nargs="?",
+        type=int,
+        const=20,
+        default=None,
+        metavar="BATCHES",
+        help="also count each library's training FLOPs per epoch (RecBole: over BATCHES batches, default 20)",
+    )
     p.add_argument("--tag", default="", help="suffix of the results' file name, e.g. seqrec-batch64")
     p.add_argument(
         "--reuse",
@@ -270,10 +298,22 @@ def main() -> None:
                 record.update(mask_prob=a.mask_prob, mask_last_prob=last)
             runs[lib].append(record)
             report(a, runs)  # after every run, so that an interrupted comparison keeps what finished
+    if a.count_flops is not None:
+        counted = flop_commands(cmds, [lib for lib in a.libraries if lib in FLOP_COUNTERS], a.count_flops)
+        flops = {
+            lib: {**_run(cmd), "flops_counted_at": environment()["git_commit"]}
+            for lib, cmd in counted.items()
+        }
+        report(a, runs, flops)
 
 
-def report(a: argparse.Namespace, runs: dict[str, list[dict[str, Any]]]) -> None:
-    """Medians per library, the seqrec/peer ratios, and the markdown table, from the runs so far."""
+def report(
+    a: argparse.Namespace,
+    runs: dict[str, list[dict[str, Any]]],
+    flops: dict[str, dict[str, Any]] | None = None,
+) -> None:
+    """Medians per library, the seqrec/peer ratios, and the markdown table, from the runs so far;
+    ``flops``: each counted library's FLOP record (``--count-flops``)."""
     runs = {lib: records for lib, records in runs.items() if records}
     summary = []
     for lib, records in runs.items():
@@ -293,6 +333,11 @@ def report(a: argparse.Namespace, runs: dict[str, list[dict[str, Any]]]) -> None
         for key in ("seconds_per_epoch", "eval_seconds", "peak_rss_mb", "HR@10", "NDCG@10"):
             values = [r[key] for r in records if key in r]
             row[key] = statistics.median(values) if values else ""
+        if flops and lib in flops:
+            row["gflop_per_epoch"] = flops[lib]["flops_epoch"] / 1e9
+            row["flops_counted_at"] = flops[lib]["flops_counted_at"]
+            if row["seconds_per_epoch"]:
+                row["achieved_gflops"] = row["gflop_per_epoch"] / row["seconds_per_epoch"]
         summary.append(row)
     base = {r["library"]: r for r in summary}
     ours = [lib for lib in ("seqrec", "seqrec-bf16") if lib in base]  # the ratios' denominators
@@ -327,6 +372,7 @@ def report(a: argparse.Namespace, runs: dict[str, list[dict[str, Any]]]) -> None
         "HR@10",
         "NDCG@10",
         "seconds_to_RecBole_best_valid_NDCG@10",
+        *(["gflop_per_epoch", "achieved_gflops", "flops_counted_at"] if flops else []),
         "reused_from",
     ]
     write_results(name, records, columns, f"seqrec vs peers: {a.dataset}, {a.model}, {a.loss}", NOTES)
@@ -352,6 +398,11 @@ their metrics are those of an untrained model. BERT4Rec: every library masks eac
 of their samples mask only the last item (RecBole's default `ft_ratio`, 0.5, per batch; seqrec per
 window; RecTools has no such samples), both in the JSON records (runs from before these were recorded
 used seqrec's defaults then, 0.15 and none, RecBole's defaults and RecTools' `mask_prob` 0.15).
+`gflop_per_epoch` (with `--count-flops`): training FLOPs per epoch counted by
+`torch.utils.flop_counter.FlopCounterMode` (matmuls, batched matmuls, attention; forward and backward),
+seqrec's over one whole epoch, RecBole's over its first batches per example times the epoch's examples
+(each a prefix padded to the maximum length); `achieved_gflops`: that over the median seconds per epoch;
+`flops_counted_at`: the commit that counted them.
 """
 
 

@@ -16,6 +16,7 @@ import resource
 import statistics
 import tempfile
 import time
+from typing import Any
 
 import numpy as np
 
@@ -32,7 +33,8 @@ from recbole.utils import get_model, init_seed  # noqa: E402
 from shared_args import add_training_args, timed_passes  # noqa: E402
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
+    """The driver's arguments (``benchmarks.peers.compare`` gives them; ``recbole_flops`` adds its own)."""
     p = argparse.ArgumentParser()
     p.add_argument("--data-dir", required=True)
     p.add_argument("--dataset", required=True)
@@ -40,7 +42,11 @@ def main() -> None:
     p.add_argument("--loss", default="CE", choices=["CE", "BPR"])
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     add_training_args(p)
-    a = p.parse_args()
+    return p
+
+
+def build(a: argparse.Namespace) -> tuple[Any, Any, Any, Any, Any, Trainer]:
+    """RecBole's config, train / valid / test loaders, model and trainer for the arguments ``a``."""
     torch.set_num_threads(a.threads)
     work = tempfile.mkdtemp(prefix="recbole-")
     config = Config(
@@ -90,6 +96,12 @@ def main() -> None:
     train, valid, test = data_preparation(config, dataset)
     model = get_model(config["model"])(config, train._dataset).to(config["device"])
     trainer = Trainer(config, model)
+    return config, train, valid, test, model, trainer
+
+
+def main() -> None:
+    a = parser().parse_args()
+    _, train, valid, test, model, trainer = build(a)
     epoch_seconds, valid_seconds, curve = [], [], []
     best, best_state, best_epoch = -1.0, copy.deepcopy(model.state_dict()), 0
     t_start = time.perf_counter()

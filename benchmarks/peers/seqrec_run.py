@@ -9,12 +9,15 @@ import argparse
 import json
 import resource
 import statistics
+import sys
+from pathlib import Path
 from typing import Any
 
 import torch
 from shared_args import add_training_args, timed_passes
 
 from seqrec import RuntimeOptions, SeqRec, SequenceDataset
+from seqrec.training.trainer import Trainer
 
 LOSS = {"CE": "ce", "BPR": "bce", "softmax": "ce", "BCE": "bce"}
 
@@ -35,6 +38,11 @@ def main() -> None:
         help="training.equal_target_weights: false (each batch's mean loss as it is; seqrec only)",
     )
     p.add_argument("--window-stride", type=int, default=None, help="training.window_stride (seqrec only)")
+    p.add_argument(
+        "--count-flops",
+        action="store_true",
+        help="only count one training epoch's FLOPs (benchmarks.hardware.count_epoch) and print them",
+    )
     add_training_args(p)
     a = p.parse_args()
     data = SequenceDataset.from_file(a.interactions, columns={"user": "user_id", "item": "item_id"})
@@ -64,6 +72,9 @@ def main() -> None:
             cuda_graphs=a.cuda_graphs,
         ),
     )
+    if a.count_flops:
+        print(json.dumps(count_flops(rec, data)))
+        return
     out: dict[str, Any] = {"library": "seqrec", "model": a.model, "loss": a.loss, "epochs": a.epochs}
     if a.epochs:
         rec.fit(data)
@@ -107,6 +118,22 @@ def main() -> None:
     if a.device.startswith("cuda"):
         out["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
     print(json.dumps(out))
+
+
+def count_flops(rec: SeqRec, data: SequenceDataset) -> dict[str, Any]:
+    """One training epoch of ``rec``'s model on ``data`` under ``benchmarks.hardware.count_epoch``."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: benchmarks.hardware
+    from benchmarks.hardware import count_epoch
+
+    rec.runtime.apply()
+    trainer = Trainer(rec.build_model(data).to(rec.runtime.torch_device()), data, rec.config, rec.runtime)
+    counted, _ = count_epoch(trainer)
+    return {
+        "library": "seqrec",
+        "flops_epoch": counted["flops_epoch"],
+        "flops_encoder": counted["flops_encoder"],
+        "epoch_batches": counted["batches"],
+    }
 
 
 if __name__ == "__main__":

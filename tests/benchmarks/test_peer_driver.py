@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.peers.compare import HERE, flop_commands
 from tests.conftest import synthetic_log
 
 DRIVER = Path(__file__).resolve().parents[2] / "benchmarks" / "peers" / "seqrec_run.py"
@@ -45,3 +46,25 @@ def test_training_run_reports_its_epochs(csv: Path) -> None:
     assert len(record["epoch_seconds"]) == 2 and record["seconds_per_epoch"] > 0
     assert [point["epoch"] for point in record["valid_curve"]] == [1, 2]
     assert len(record["eval_pass_seconds"]) == 1
+
+
+def test_count_flops_counts_one_epoch_without_training(csv: Path) -> None:
+    record = run_driver(csv, "--count-flops")
+    assert record["library"] == "seqrec" and "seconds_per_epoch" not in record
+    assert record["flops_epoch"] > record["flops_encoder"] > 0 and record["epoch_batches"] >= 1
+
+
+def test_flop_commands_count_with_each_runs_own_arguments() -> None:
+    cmds = {
+        "seqrec": ["py", "seqrec_run.py", "--batch-size", "128"],
+        "RecBole": ["rb-py", "recbole_run.py", "--dataset", "d", "--batch-size", "256"],
+        "RecTools": ["rt-py", "rectools_run.py"],
+    }
+    out = flop_commands(cmds, ["seqrec", "RecBole"], batches=7)
+    assert out["seqrec"] == ["py", "seqrec_run.py", "--batch-size", "128", "--count-flops"]
+    assert out["RecBole"] == [
+        "rb-py",
+        str(HERE / "recbole_flops.py"),
+        *["--dataset", "d", "--batch-size", "256", "--count-batches", "7"],
+    ]
+    assert "RecTools" not in out
