@@ -355,7 +355,11 @@ def report(
             row["seconds_to_RecBole_best_valid_NDCG@10"] = reached
     env = environment()
     # a run kept from an earlier sitting (--append, --reuse) keeps its own commit and torch version
-    records = [{**env, **r} for lib in runs for r in runs[lib]] + [dict(r, **env) for r in summary]
+    kept = {lib: [{**env, **r} for r in runs[lib]] for lib in runs}
+    # a median row names the commits of the runs it summarises (a FLOP count names its own)
+    commits = {lib: "+".join(sorted({r["git_commit"] for r in kept[lib]})) for lib in kept}
+    records = [r for lib in kept for r in kept[lib]]
+    records += [{**r, **env, "git_commit": commits[r["library"]]} for r in summary]
     name = result_name(a)
     columns = [
         "library",
