@@ -300,3 +300,47 @@ def test_inference_adds_the_residuals_inside_the_products(kind: str, monkeypatch
     general = encoder(*args).detach()  # gradients on: F.linear, the residual added after it
     torch.testing.assert_close(fast, general)
     assert residuals == (4 if kind == "bert" else 2) and len(calls) == residuals
+
+
+def test_bidirectional_key_mask_gives_real_positions_the_states_and_gradients_of_the_full_mask() -> None:
+    """On the CPU, bidirectional histories that all hold a real item get the key-padding mask alone
+    (``[B, 1, 1, L]``); their real positions' states and every gradient equal those under the full mask,
+    whose padded queries attend to themselves. A history of padding only keeps the full mask."""
+    torch.manual_seed(0)
+    valid = torch.rand(6, 11) > 0.4
+    valid[:, -1] = True
+    assert attention_mask(valid, causal=False).shape == (6, 1, 1, 11)
+    assert attention_mask(valid, causal=True).shape == (6, 1, 11, 11)
+    empty = valid.clone()
+    empty[0] = False
+    assert attention_mask(empty, causal=False).shape == (6, 1, 11, 11)
+    eye = torch.eye(11, dtype=torch.bool)
+    full = (valid[:, None, :].expand(-1, 11, -1) | eye)[:, None]  # [B, 1, L, L]
+    encoder = BertEncoder(16, 2, 2, 0.0, 32).double()
+    x = torch.randn(6, 11, 16, dtype=torch.float64)
+    weight = torch.randn(6, 11, 16, dtype=torch.float64) * valid[..., None]  # a loss on real positions
+    grads = []
+    for mask in (attention_mask(valid, causal=False), full):
+        leaf = x.clone().requires_grad_()
+        h = leaf
+        for layer in encoder.layers:
+            h = layer(h, mask)
+        encoder.zero_grad(set_to_none=True)
+        (h * weight).sum().backward()
+        grads.append((h.detach() * valid[..., None], leaf.grad, [p.grad for p in encoder.parameters()]))
+    (h_key, x_key, p_key), (h_full, x_full, p_full) = grads
+    torch.testing.assert_close(h_key, h_full)
+    torch.testing.assert_close(x_key, x_full)
+    for a, b in zip(p_key, p_full, strict=True):
+        if a is None:  # the key bias gets no gradient (see seqrec.nn.attention)
+            assert b is None
+        else:
+            torch.testing.assert_close(a, b)
+    encoder.eval()  # inference: PyTorch's fused kernel, and the last layer's one query
+    with torch.no_grad():
+        for last_only in (False, True):
+            ours = encoder(x, valid, last_only=last_only)
+            h = x
+            for i, layer in enumerate(encoder.layers):
+                h = layer(h, full, 1 if last_only and i == len(encoder.layers) - 1 else None)
+            torch.testing.assert_close(ours, h * valid[:, -h.shape[1] :, None])
