@@ -53,15 +53,7 @@ def attention_mask(valid: Tensor, causal: bool) -> Tensor:
 
     ``valid`` is ``[B, L]`` (True on real items). Padded keys are never attended to, except a padded
     query attends to itself so that softmax rows are never empty.
-
-    Bidirectional (``causal=False``) on the CPU, where every history holds a real item: the key-padding
-    mask alone, ``[B, 1, 1, L]``, which broadcasts over the queries. Every row then has a key, and a real
-    position's state is the same (only padded queries, whose states are zeroed at the encoder's output,
-    attend differently), while PyTorch's fused kernel reads L times less mask and converts it to floats
-    L times faster.
     """
-    if not causal and valid.device.type == "cpu" and bool(valid.any(1).all()):
-        return valid[:, None, None, :]  # [B, 1, 1, L]
     length = valid.shape[1]
     eye = torch.eye(length, dtype=torch.bool, device=valid.device)  # [L, L]
     allowed = valid[:, None, :].expand(-1, length, -1) | eye  # [B, L, L]
@@ -350,7 +342,7 @@ class SASRecEncoder(nn.Module):
         ``last_only``: the last block computes the last position only (inference: the state that
         predicts the next item), returning ``[B, 1, D]`` equal to the last row of the full output.
         """
-        mask = attention_mask(valid, self.causal)  # [B, 1, L or 1, L]
+        mask = attention_mask(valid, self.causal)  # [B, 1, L, L]
         keep = valid.unsqueeze(-1).to(x.dtype)  # [B, L, 1]
         last = len(self.blocks) - 1
         for i, block in enumerate(self.blocks):

@@ -38,7 +38,7 @@ class BertLayer(nn.Module):
         self.ffn_adapter: nn.Module = nn.Identity()
 
     def forward(self, x: Tensor, mask: Tensor, queries: int | None = None) -> Tensor:
-        """x: [B, L, D]; mask: [B, 1, L, L] bool, or [B, 1, 1, L] (keys only, ``attention_mask``).
+        """x: [B, L, D]; mask: [B, 1, L, L] bool.
 
         ``queries``: compute only the last that many positions (their attention still reads all of x);
         the output is then ``[B, queries, D]``.
@@ -70,7 +70,7 @@ class BertEncoder(nn.Module):
         ``last_only``: the last layer computes the last position only (inference: the appended
         [MASK]), returning ``[B, 1, D]`` equal to the last row of the full output.
         """
-        mask = attention_mask(valid, causal=False)  # [B, 1, L or 1, L]
+        mask = attention_mask(valid, causal=False)  # [B, 1, L, L]
         keep = valid.unsqueeze(-1).to(x.dtype)  # [B, L, 1]
         last = len(self.layers) - 1
         for i, layer in enumerate(self.layers):
