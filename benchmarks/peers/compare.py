@@ -9,8 +9,9 @@ written by ``benchmarks.peers.export``; runs are repeated, library after library
 medians reported. Records (one per library and repeat, plus one summary per library with the
 seqrec/peer ratios) go to ``results/peers_<dataset>_<model>_<loss>.{json,md}``.
 
-``--count-flops`` also counts each library's training FLOPs per epoch with its own command line (seqrec:
-``seqrec_run.py --count-flops``; RecBole: ``recbole_flops.py``; not RecTools), and each median row gets
+``--count-flops`` also counts each library's training FLOPs per epoch with its own command line (seqrec
+and RecTools: their drivers' ``--count-flops``, over one epoch; RecBole: ``recbole_flops.py``), and each
+median row gets
 them and its achieved GFLOP/s (FLOPs over its median seconds per epoch). The count does not depend on
 the timing, so ``--append --repeats 0 --count-flops`` adds it to a comparison already run.
 """
@@ -43,14 +44,14 @@ def _run(cmd: list[str]) -> dict[str, Any]:
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
-FLOP_COUNTERS = ("seqrec", "seqrec-bf16", "RecBole")
+FLOP_COUNTERS = ("seqrec", "seqrec-bf16", "RecBole", "RecTools")
 """The libraries whose training FLOPs ``--count-flops`` counts."""
 
 
 def flop_commands(cmds: dict[str, list[str]], libraries: list[str], batches: int) -> dict[str, list[str]]:
     """Each counted library's FLOP-counting command: its run's command line, counting instead of training
     (RecBole: the same arguments to ``recbole_flops.py``, over ``batches`` batches)."""
-    out = {lib: [*cmds[lib], "--count-flops"] for lib in libraries if lib.startswith("seqrec")}
+    out = {lib: [*cmds[lib], "--count-flops"] for lib in libraries if lib != "RecBole"}
     if "RecBole" in libraries:
         python, _, *args = cmds["RecBole"]
         out["RecBole"] = [python, str(HERE / "recbole_flops.py"), *args, "--count-batches", str(batches)]
@@ -404,9 +405,9 @@ window; RecTools has no such samples), both in the JSON records (runs from befor
 used seqrec's defaults then, 0.15 and none, RecBole's defaults and RecTools' `mask_prob` 0.15).
 `gflop_per_epoch` (with `--count-flops`): training FLOPs per epoch counted by
 `torch.utils.flop_counter.FlopCounterMode` (matmuls, batched matmuls, attention; forward and backward),
-seqrec's over one whole epoch, RecBole's over its first batches per example times the epoch's examples
-(each a prefix padded to the maximum length); `achieved_gflops`: that over the median seconds per epoch;
-`flops_counted_at`: the commit that counted them.
+seqrec's and RecTools' over one whole epoch, RecBole's over its first batches per example times the
+epoch's examples (each a prefix padded to the maximum length); `achieved_gflops`: that over the median
+seconds per epoch; `flops_counted_at`: the commit that counted them.
 """
 
 

@@ -23,8 +23,11 @@ from rectools import Columns
 from rectools.dataset import Dataset
 from rectools.models import BERT4RecModel, SASRecModel
 from shared_args import add_training_args, timed_passes
+from torch.utils.flop_counter import FlopCounterMode
 
 EPOCH_SECONDS: list[float] = []
+EPOCH_FLOPS: list[int] = []
+"""With ``--count-flops``: each training epoch's FLOPs (module-level for the same reason as the times)."""
 
 
 class EpochTimer(Callback):
@@ -35,14 +38,30 @@ class EpochTimer(Callback):
         EPOCH_SECONDS.append(time.perf_counter() - self._t0)
 
 
+class EpochFlops(Callback):
+    """Counts each training epoch's FLOPs (forward, backward; the optimizer does no matmuls) with
+    ``FlopCounterMode``, entered when the epoch starts and left when it ends."""
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:  # type: ignore[no-untyped-def]
+        self._counter = FlopCounterMode(display=False)
+        self._counter.__enter__()
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:  # type: ignore[no-untyped-def]
+        self._counter.__exit__(None, None, None)
+        EPOCH_FLOPS.append(int(self._counter.get_total_flops()))
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--interactions", required=True)
     p.add_argument("--model", default="SASRec", choices=["SASRec", "BERT4Rec"])
     p.add_argument("--loss", default="softmax", choices=["softmax", "BCE", "gBCE", "sampled_softmax"])
     p.add_argument("--device", default="cpu", help="cpu or cuda (training and recommending)")
+    p.add_argument("--count-flops", action="store_true", help="only count one training epoch's FLOPs")
     add_training_args(p)
     a = p.parse_args()
+    if a.count_flops:
+        a.epochs = 1
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     df = pd.read_csv(a.interactions)
@@ -69,7 +88,7 @@ def main() -> None:
             logger=False,
             enable_progress_bar=False,
             enable_model_summary=False,
-            callbacks=[EpochTimer()],
+            callbacks=[EpochFlops() if a.count_flops else EpochTimer()],
             accelerator="gpu" if a.device.startswith("cuda") else "cpu",
             devices=1,
         )
@@ -94,6 +113,9 @@ def main() -> None:
     t0 = time.perf_counter()
     model.fit(train_ds)
     train_seconds = time.perf_counter() - t0
+    if a.count_flops:
+        print(json.dumps({"library": "RecTools", "flops_epoch": EPOCH_FLOPS[0]}))
+        return
     targets = df[test][["user_id", "item_id"]]
     records = {}
     for filter_viewed in (False, True):

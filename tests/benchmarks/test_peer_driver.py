@@ -60,11 +60,11 @@ def test_flop_commands_count_with_each_runs_own_arguments() -> None:
         "RecBole": ["rb-py", "recbole_run.py", "--dataset", "d", "--batch-size", "256"],
         "RecTools": ["rt-py", "rectools_run.py"],
     }
-    out = flop_commands(cmds, ["seqrec", "RecBole"], batches=7)
+    out = flop_commands(cmds, ["seqrec", "RecBole", "RecTools"], batches=7)
     assert out["seqrec"] == ["py", "seqrec_run.py", "--batch-size", "128", "--count-flops"]
     assert out["RecBole"] == [
         "rb-py",
         str(HERE / "recbole_flops.py"),
         *["--dataset", "d", "--batch-size", "256", "--count-batches", "7"],
     ]
-    assert "RecTools" not in out
+    assert out["RecTools"] == ["rt-py", "rectools_run.py", "--count-flops"]
