@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import time
@@ -177,7 +178,7 @@ def peaks(records: list[dict[str, Any]]) -> dict[str, float]:
 
 # ---------------------------------------------------------------------------------------------- FLOPs
 def _extra_flop_formulas() -> dict[Any, Any]:
-    """FLOP formulas for the matmul ops the training loop runs that ``FlopCounterMode`` does not count.
+    """FLOP formulas for the matmul ops seqrec runs that ``FlopCounterMode`` does not count.
 
     - The CPU flash-attention kernels: without dropout (evaluation, or ``dropout_p = 0``) PyTorch's CPU
       ``scaled_dot_product_attention`` runs ``_scaled_dot_product_flash_attention_for_cpu``; the formulas
@@ -186,13 +187,20 @@ def _extra_flop_formulas() -> dict[Any, Any]:
     - The in-place ``addmm_``: the full-softmax CE accumulates the item table's gradient with it, one
       product as large as the logits' (torch's formula for ``addmm``; its ``out=`` forms are counted
       already). Records before this was counted are marked ``inplace_addmm_counted: false``.
+    - oneDNN's fused linear (``torch.ops.mkldnn._linear_pointwise`` and its ``binary`` form), which
+      ``seqrec.nn.linear`` takes at inference: ``2 rows in out``, the post-ops not counted.
     """
     aten = torch.ops.aten
 
     def addmm(bias: Any, a: Any, b: Any, *args: Any, out_shape: Any = None, **kwargs: Any) -> int:
         return 2 * a[0] * a[1] * b[1]  # [m, k] @ [k, n]; the added term, as torch counts addmm, not
 
+    def onednn_linear(x: Any, *args: Any, out_shape: Any = None, **kwargs: Any) -> int:
+        return 2 * math.prod(x) * out_shape[-1]  # x [..., in] -> [..., out]
+
     mapping: dict[Any, Any] = {aten.addmm_: addmm}
+    if hasattr(torch.ops.mkldnn, "_linear_pointwise"):
+        mapping[torch.ops.mkldnn._linear_pointwise] = onednn_linear
 
     def forward(q: Any, k: Any, v: Any, *args: Any, out_shape: Any = None, **kwargs: Any) -> int:
         return int(sdpa_flop_count(q, k, v))

@@ -339,6 +339,9 @@ def report(
             row["flops_counted_at"] = flops[lib]["flops_counted_at"]
             if row["seconds_per_epoch"]:
                 row["achieved_gflops"] = row["gflop_per_epoch"] / row["seconds_per_epoch"]
+            if "flops_eval" in flops[lib]:
+                row["eval_gflop"] = flops[lib]["flops_eval"] / 1e9
+                row["eval_achieved_gflops"] = row["eval_gflop"] / row["eval_seconds"]
         summary.append(row)
     base = {r["library"]: r for r in summary}
     ours = [lib for lib in ("seqrec", "seqrec-bf16") if lib in base]  # the ratios' denominators
@@ -377,7 +380,8 @@ def report(
         "HR@10",
         "NDCG@10",
         "seconds_to_RecBole_best_valid_NDCG@10",
-        *(["gflop_per_epoch", "achieved_gflops", "flops_counted_at"] if flops else []),
+        *(["gflop_per_epoch", "achieved_gflops", "eval_gflop", "eval_achieved_gflops"] if flops else []),
+        *(["flops_counted_at"] if flops else []),
         "reused_from",
     ]
     write_results(name, records, columns, f"seqrec vs peers: {a.dataset}, {a.model}, {a.loss}", NOTES)
@@ -407,7 +411,8 @@ used seqrec's defaults then, 0.15 and none, RecBole's defaults and RecTools' `ma
 `torch.utils.flop_counter.FlopCounterMode` (matmuls, batched matmuls, attention; forward and backward),
 seqrec's and RecTools' over one whole epoch, RecBole's over its first batches per example times the
 epoch's examples (each a prefix padded to the maximum length); `achieved_gflops`: that over the median
-seconds per epoch; `flops_counted_at`: the commit that counted them.
+seconds per epoch; `eval_gflop`, `eval_achieved_gflops`: the same for one full-ranking test pass, over
+the median `eval_seconds` (seqrec and RecBole); `flops_counted_at`: the commit that counted them.
 """
 
 

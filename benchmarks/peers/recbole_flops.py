@@ -6,7 +6,8 @@ Each of the epoch's first K batches is trained as RecBole's ``Trainer._train_epo
 under ``torch.utils.flop_counter.FlopCounterMode`` (matmuls, batched matmuls and attention; elementwise
 work counts zero; the optimizer does no matmuls). RecBole trains one example per prefix, each padded to
 the maximum length, so a SASRec example costs the same FLOPs in every batch: the epoch's FLOPs are the
-counted FLOPs per example times the epoch's examples. Prints one JSON record.
+counted FLOPs per example times the epoch's examples. Then one full-ranking test pass, as
+``recbole_run`` times it, under the counter. Prints one JSON record.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ def main() -> None:
     p = parser()
     p.add_argument("--count-batches", type=int, default=20, help="batches trained under the counter")
     a = p.parse_args()
-    config, train, _, _, model, trainer = build(a)
+    config, train, _, test, model, trainer = build(a)
     model.train()
     optimizer = trainer.optimizer
     flops, examples, batches = 0, 0, 0
@@ -40,6 +41,8 @@ def main() -> None:
         examples += len(interaction)
         batches += 1
     epoch_examples = len(train.dataset)
+    with FlopCounterMode(display=False) as counter:
+        trainer.evaluate(test, load_best_model=False, show_progress=False)
     print(
         json.dumps(
             {
@@ -54,6 +57,7 @@ def main() -> None:
                 "epoch_examples": epoch_examples,
                 "epoch_batches": len(train),
                 "flops_epoch": flops / examples * epoch_examples,
+                "flops_eval": int(counter.get_total_flops()),
                 "torch": torch.__version__,
             }
         )

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 from shared_args import add_training_args, timed_passes
+from torch.utils.flop_counter import FlopCounterMode
 
 from seqrec import RuntimeOptions, SeqRec, SequenceDataset
 from seqrec.training.trainer import Trainer
@@ -121,18 +122,24 @@ def main() -> None:
 
 
 def count_flops(rec: SeqRec, data: SequenceDataset) -> dict[str, Any]:
-    """One training epoch of ``rec``'s model on ``data`` under ``benchmarks.hardware.count_epoch``."""
+    """The FLOPs of one training epoch of ``rec``'s model on ``data`` (``benchmarks.hardware.count_epoch``)
+    and of one full-ranking test pass as the runs time it, under ``FlopCounterMode`` with the formulas it
+    lacks for seqrec's ops (``benchmarks.hardware._extra_flop_formulas``)."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: benchmarks.hardware
-    from benchmarks.hardware import count_epoch
+    from benchmarks.hardware import _extra_flop_formulas, count_epoch
 
     rec.runtime.apply()
     trainer = Trainer(rec.build_model(data).to(rec.runtime.torch_device()), data, rec.config, rec.runtime)
     counted, _ = count_epoch(trainer)
+    rec.model, rec.data = trainer.model, data
+    with FlopCounterMode(display=False, custom_mapping=_extra_flop_formulas()) as counter:
+        rec.evaluate("test", "full")
     return {
         "library": "seqrec",
         "flops_epoch": counted["flops_epoch"],
         "flops_encoder": counted["flops_encoder"],
         "epoch_batches": counted["batches"],
+        "flops_eval": int(counter.get_total_flops()),
     }
 
 

@@ -18,6 +18,7 @@ from benchmarks.hardware import (
 from seqrec import RuntimeOptions, SequenceDataset
 from seqrec.config import build_config
 from seqrec.models import BUILDERS, build_model
+from seqrec.nn.linear import ONEDNN_LINEAR, linear
 from seqrec.nn.losses import FullCrossEntropy
 from seqrec.training.trainer import Trainer
 
@@ -87,3 +88,20 @@ def test_phases_add_up_to_the_epoch_and_leave_the_trainer_as_it_was(dataset: Seq
     batches = list(trainer.objective.epoch(32, np.random.default_rng(0)))
     assert phases["targets_epoch"] == sum(int(torch.count_nonzero(b.targets)) for b in batches)
     assert "training_loss" not in vars(trainer.model) and "step" not in vars(trainer)
+
+
+@pytest.mark.skipif(not ONEDNN_LINEAR, reason="this build has no oneDNN fused linear")
+def test_onednn_linears_are_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``seqrec.nn.linear``'s inference products on oneDNN: 2 rows in out each, with or without a post-op
+    (``FlopCounterMode`` alone counts none of them)."""
+    monkeypatch.setattr("seqrec.nn.linear.ONEDNN_MIN_ROWS", 1)
+    layer, x, residual = torch.nn.Linear(8, 4), torch.randn(3, 5, 8), torch.randn(3, 5, 4)
+    counts = []
+    for mapping in (_extra_flop_formulas(), {}):
+        counter = FlopCounterMode(display=False, custom_mapping=mapping)
+        with torch.no_grad(), counter:
+            linear(x, layer)
+            linear(x, layer, "gelu")
+            linear(x, layer, residual=residual)
+        counts.append(counter.get_total_flops())
+    assert counts == [3 * 2 * 15 * 8 * 4, 0]

@@ -48,10 +48,11 @@ def test_training_run_reports_its_epochs(csv: Path) -> None:
     assert len(record["eval_pass_seconds"]) == 1
 
 
-def test_count_flops_counts_one_epoch_without_training(csv: Path) -> None:
+def test_count_flops_counts_an_epoch_and_a_test_pass_without_training(csv: Path) -> None:
     record = run_driver(csv, "--count-flops")
     assert record["library"] == "seqrec" and "seconds_per_epoch" not in record
     assert record["flops_epoch"] > record["flops_encoder"] > 0 and record["epoch_batches"] >= 1
+    assert record["flops_eval"] > 0  # the test pass's encoder and scoring
 
 
 def test_flop_commands_count_with_each_runs_own_arguments() -> None:
