@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 
 import torch
-from recbole_run import build, parser
+from recbole_run import build, identity, parser
 from torch.utils.flop_counter import FlopCounterMode
 
 
@@ -46,10 +46,7 @@ def main() -> None:
     print(
         json.dumps(
             {
-                "library": "RecBole",
-                "library_version": "1.2.1",
-                "model": a.model,
-                "loss": a.loss,
+                **identity(a),
                 "batch_size": a.batch_size,
                 "counted_batches": batches,
                 "counted_examples": examples,

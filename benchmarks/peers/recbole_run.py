@@ -45,6 +45,11 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def identity(a: argparse.Namespace) -> dict[str, Any]:
+    """The fields that open each record this folder's RecBole scripts print."""
+    return {"library": "RecBole", "library_version": "1.2.1", "model": a.model, "loss": a.loss}
+
+
 def build(a: argparse.Namespace) -> tuple[Any, Any, Any, Any, Any, Trainer]:
     """RecBole's config, train / valid / test loaders, model and trainer for the arguments ``a``."""
     torch.set_num_threads(a.threads)
@@ -136,10 +141,7 @@ def main() -> None:
     print(
         json.dumps(
             {
-                "library": "RecBole",
-                "library_version": "1.2.1",
-                "model": a.model,
-                "loss": a.loss,
+                **identity(a),
                 "epochs": a.epochs,
                 **trained,
                 "eval_seconds": statistics.median(test_seconds),
