@@ -177,7 +177,7 @@ def peaks(records: list[dict[str, Any]]) -> dict[str, float]:
 
 
 # ---------------------------------------------------------------------------------------------- FLOPs
-def _extra_flop_formulas() -> dict[Any, Any]:
+def extra_flop_formulas() -> dict[Any, Any]:
     """FLOP formulas for the matmul ops seqrec runs that ``FlopCounterMode`` does not count.
 
     - The CPU flash-attention kernels: without dropout (evaluation, or ``dropout_p = 0``) PyTorch's CPU
@@ -193,7 +193,7 @@ def _extra_flop_formulas() -> dict[Any, Any]:
     aten = torch.ops.aten
 
     def addmm(bias: Any, a: Any, b: Any, *args: Any, out_shape: Any = None, **kwargs: Any) -> int:
-        return 2 * a[0] * a[1] * b[1]  # [m, k] @ [k, n]; the added term, as torch counts addmm, not
+        return 2 * a[0] * a[1] * b[1]  # [m, k] @ [k, n]: 2 m k n; the added term not (as torch's addmm)
 
     def onednn_linear(x: Any, *args: Any, out_shape: Any = None, **kwargs: Any) -> int:
         return 2 * math.prod(x) * out_shape[-1]  # x [..., in] -> [..., out]
@@ -240,7 +240,7 @@ def count_epoch(trainer: Trainer) -> tuple[dict[str, Any], EncoderInputs]:
     encoder's inputs of every batch (for timing the encoder alone)."""
     model = trainer.model
     capture = EncoderInputs(model.encoder)
-    counter = FlopCounterMode(display=False, depth=None, custom_mapping=_extra_flop_formulas())
+    counter = FlopCounterMode(display=False, depth=None, custom_mapping=extra_flop_formulas())
     with counter:
         row = trainer.train_epoch(0)
     capture.remove()
@@ -328,9 +328,9 @@ def time_phases(trainer: Trainer, device: torch.device) -> dict[str, Any]:
     def counted(batch: Any, *args: Any, **kwargs: Any) -> Any:
         nonlocal targets
         targets += int(torch.count_nonzero(batch.targets))
-        return timed("training_loss", original)(batch, *args, **kwargs)
+        return training_loss(batch, *args, **kwargs)
 
-    original = model.training_loss
+    training_loss = timed("training_loss", model.training_loss)
     handles = [
         model.encoder.register_forward_pre_hook(start("encoder")),
         model.encoder.register_forward_hook(stop("encoder")),
@@ -504,7 +504,7 @@ def merge(new: list[dict[str, Any]], fresh: bool = False) -> list[dict[str, Any]
         old = [r for r in old if r["device_name"] not in machines]
     keys = {record_key(r) for r in new}
     merged = [r for r in old if record_key(r) not in keys] + new
-    for r in merged:  # records counted before ``addmm_`` was (``_extra_flop_formulas``)
+    for r in merged:  # records counted before ``addmm_`` was (``extra_flop_formulas``)
         if r["kind"] == "model":
             r.setdefault("inplace_addmm_counted", False)
     for r in merged:  # records written before rest_gflops needed a measurable rest of the epoch

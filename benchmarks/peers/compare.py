@@ -9,11 +9,11 @@ written by ``benchmarks.peers.export``; runs are repeated, library after library
 medians reported. Records (one per library and repeat, plus one summary per library with the
 seqrec/peer ratios) go to ``results/peers_<dataset>_<model>_<loss>.{json,md}``.
 
-``--count-flops`` also counts each library's training FLOPs per epoch with its own command line (seqrec
-and RecTools: their drivers' ``--count-flops``, over one epoch; RecBole: ``recbole_flops.py``), and each
-median row gets
-them and its achieved GFLOP/s (FLOPs over its median seconds per epoch). The count does not depend on
-the timing, so ``--append --repeats 0 --count-flops`` adds it to a comparison already run.
+``--count-flops`` also counts each library's FLOPs per training epoch and per test pass with its own
+command line (seqrec and RecTools: their drivers' ``--count-flops``, RecTools' training only; RecBole:
+``recbole_flops.py``), and each median row gets them and its achieved GFLOP/s (FLOPs over its median
+seconds). The counts do not depend on the timing, so ``--append --repeats 0 --count-flops`` adds them to
+a comparison already run.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def _run(cmd: list[str]) -> dict[str, Any]:
 
 
 FLOP_COUNTERS = ("seqrec", "seqrec-bf16", "RecBole", "RecTools")
-"""The libraries whose training FLOPs ``--count-flops`` counts."""
+"""The libraries whose FLOPs ``--count-flops`` counts."""
 
 
 def flop_commands(cmds: dict[str, list[str]], libraries: list[str], batches: int) -> dict[str, list[str]]:
@@ -242,7 +242,8 @@ def main() -> None:
         const=20,
         default=None,
         metavar="BATCHES",
-        help="also count each library's training FLOPs per epoch (RecBole: over BATCHES batches, default 20)",
+        help="also count each library's FLOPs per epoch and per test pass (RecBole's epoch: per example "
+        "over BATCHES batches, default 20)",
     )
     p.add_argument("--tag", default="", help="suffix of the results' file name, e.g. seqrec-batch64")
     p.add_argument(
@@ -339,7 +340,7 @@ def report(
             row["flops_counted_at"] = flops[lib]["flops_counted_at"]
             if row["seconds_per_epoch"]:
                 row["achieved_gflops"] = row["gflop_per_epoch"] / row["seconds_per_epoch"]
-            if "flops_eval" in flops[lib]:
+            if "flops_eval" in flops[lib] and row["eval_seconds"]:
                 row["eval_gflop"] = flops[lib]["flops_eval"] / 1e9
                 row["eval_achieved_gflops"] = row["eval_gflop"] / row["eval_seconds"]
         summary.append(row)

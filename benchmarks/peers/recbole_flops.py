@@ -1,4 +1,4 @@
-"""Count RecBole 1.2.1's training FLOPs per epoch; runs inside the RecBole virtual environment.
+"""Count RecBole 1.2.1's FLOPs per training epoch and per test pass; runs in the RecBole environment.
 
 Takes ``recbole_run``'s arguments (the model, data and sizes of a comparison) and ``--count-batches K``.
 Each of the epoch's first K batches is trained as RecBole's ``Trainer._train_epoch`` trains it

@@ -42,7 +42,7 @@ def main() -> None:
     p.add_argument(
         "--count-flops",
         action="store_true",
-        help="only count one training epoch's FLOPs (benchmarks.hardware.count_epoch) and print them",
+        help="only count the FLOPs of one training epoch and of one test pass, and print them",
     )
     add_training_args(p)
     a = p.parse_args()
@@ -124,15 +124,15 @@ def main() -> None:
 def count_flops(rec: SeqRec, data: SequenceDataset) -> dict[str, Any]:
     """The FLOPs of one training epoch of ``rec``'s model on ``data`` (``benchmarks.hardware.count_epoch``)
     and of one full-ranking test pass as the runs time it, under ``FlopCounterMode`` with the formulas it
-    lacks for seqrec's ops (``benchmarks.hardware._extra_flop_formulas``)."""
+    lacks for seqrec's ops (``benchmarks.hardware.extra_flop_formulas``)."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: benchmarks.hardware
-    from benchmarks.hardware import _extra_flop_formulas, count_epoch
+    from benchmarks.hardware import count_epoch, extra_flop_formulas
 
     rec.runtime.apply()
     trainer = Trainer(rec.build_model(data).to(rec.runtime.torch_device()), data, rec.config, rec.runtime)
     counted, _ = count_epoch(trainer)
     rec.model, rec.data = trainer.model, data
-    with FlopCounterMode(display=False, custom_mapping=_extra_flop_formulas()) as counter:
+    with FlopCounterMode(display=False, custom_mapping=extra_flop_formulas()) as counter:
         rec.evaluate("test", "full")
     return {
         "library": "seqrec",

@@ -8,8 +8,8 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks.hardware import (
-    _extra_flop_formulas,
     count_epoch,
+    extra_flop_formulas,
     matmul_gflops,
     peaks,
     time_encoder,
@@ -64,7 +64,7 @@ def test_full_softmax_ce_counts_its_three_products() -> None:
     h = torch.randn(targets, width, requires_grad=True)
     table = torch.randn(items + 1, width, requires_grad=True)
     classes = torch.randint(1, items + 1, (targets,))
-    counter = FlopCounterMode(display=False, custom_mapping=_extra_flop_formulas())
+    counter = FlopCounterMode(display=False, custom_mapping=extra_flop_formulas())
     with counter:
         FullCrossEntropy()(h, classes, None, table).backward()
     assert counter.get_total_flops() == 3 * 2 * targets * items * width
@@ -97,7 +97,7 @@ def test_onednn_linears_are_counted(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("seqrec.nn.linear.ONEDNN_MIN_ROWS", 1)
     layer, x, residual = torch.nn.Linear(8, 4), torch.randn(3, 5, 8), torch.randn(3, 5, 4)
     counts = []
-    for mapping in (_extra_flop_formulas(), {}):
+    for mapping in (extra_flop_formulas(), {}):
         counter = FlopCounterMode(display=False, custom_mapping=mapping)
         with torch.no_grad(), counter:
             linear(x, layer)
