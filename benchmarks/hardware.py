@@ -34,6 +34,7 @@ compile, so CPU and GPU runs sit side by side.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -302,25 +303,19 @@ def time_phases(trainer: Trainer, device: torch.device) -> dict[str, Any]:
     started: dict[str, float] = {}
     targets = 0
 
-    def start(name: str) -> Any:
-        def hook(*args: Any, **kwargs: Any) -> None:
-            sync(device)
-            started[name] = time.perf_counter()
+    def begin(name: str, *hook_args: Any) -> None:  # hooks pass their module / optimizer and arguments
+        sync(device)
+        started[name] = time.perf_counter()
 
-        return hook
-
-    def stop(name: str) -> Any:
-        def hook(*args: Any, **kwargs: Any) -> None:
-            sync(device)
-            clock[name] += time.perf_counter() - started[name]
-
-        return hook
+    def end(name: str, *hook_args: Any) -> None:
+        sync(device)
+        clock[name] += time.perf_counter() - started[name]
 
     def timed(name: str, fn: Any) -> Any:
         def call(*args: Any, **kwargs: Any) -> Any:
-            start(name)()
+            begin(name)
             out = fn(*args, **kwargs)
-            stop(name)()
+            end(name)
             return out
 
         return call
@@ -332,10 +327,10 @@ def time_phases(trainer: Trainer, device: torch.device) -> dict[str, Any]:
 
     training_loss = timed("training_loss", model.training_loss)
     handles = [
-        model.encoder.register_forward_pre_hook(start("encoder")),
-        model.encoder.register_forward_hook(stop("encoder")),
-        trainer.optimizer.register_step_pre_hook(start("optimizer")),
-        trainer.optimizer.register_step_post_hook(stop("optimizer")),
+        model.encoder.register_forward_pre_hook(functools.partial(begin, "encoder")),
+        model.encoder.register_forward_hook(functools.partial(end, "encoder")),
+        trainer.optimizer.register_step_pre_hook(functools.partial(begin, "optimizer")),
+        trainer.optimizer.register_step_post_hook(functools.partial(end, "optimizer")),
     ]
     model.training_loss = counted  # type: ignore[method-assign]
     trainer.step = timed("steps", trainer.step)  # type: ignore[method-assign]

@@ -44,10 +44,6 @@ def _run(cmd: list[str]) -> dict[str, Any]:
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
-FLOP_COUNTERS = ("seqrec", "seqrec-bf16", "RecBole", "RecTools")
-"""The libraries whose FLOPs ``--count-flops`` counts."""
-
-
 def flop_commands(cmds: dict[str, list[str]], libraries: list[str], batches: int) -> dict[str, list[str]]:
     """Each counted library's FLOP-counting command: its run's command line, counting instead of training
     (RecBole: the same arguments to ``recbole_flops.py``, over ``batches`` batches)."""
@@ -301,11 +297,9 @@ def main() -> None:
             runs[lib].append(record)
             report(a, runs)  # after every run, so that an interrupted comparison keeps what finished
     if a.count_flops is not None:
-        counted = flop_commands(cmds, [lib for lib in a.libraries if lib in FLOP_COUNTERS], a.count_flops)
-        flops = {
-            lib: {**_run(cmd), "flops_counted_at": environment()["git_commit"]}
-            for lib, cmd in counted.items()
-        }
+        at = environment()["git_commit"]
+        counted = flop_commands(cmds, a.libraries, a.count_flops)
+        flops = {lib: {**_run(cmd), "flops_counted_at": at} for lib, cmd in counted.items()}
         report(a, runs, flops)
 
 
@@ -381,8 +375,11 @@ def report(
         "HR@10",
         "NDCG@10",
         "seconds_to_RecBole_best_valid_NDCG@10",
-        *(["gflop_per_epoch", "achieved_gflops", "eval_gflop", "eval_achieved_gflops"] if flops else []),
-        *(["flops_counted_at"] if flops else []),
+        *(
+            ["gflop_per_epoch", "achieved_gflops", "eval_gflop", "eval_achieved_gflops", "flops_counted_at"]
+            if flops
+            else []
+        ),
         "reused_from",
     ]
     write_results(name, records, columns, f"seqrec vs peers: {a.dataset}, {a.model}, {a.loss}", NOTES)
