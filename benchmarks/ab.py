@@ -9,7 +9,8 @@ full-ranking test pass of an untrained SASRec and BERT4Rec (maxlen 50, hidden 64
 coverage, and SASRec once more with it) and the median of two training epochs each of SASRec with BCE
 (where the encoder, not the catalogue softmax, is most of the epoch; one window per user, windows every
 50 items as in the ML-1M head peer runs, and max length 200), of SASRec with the full-softmax CE
-(batches of 128, as in the Beauty peer runs) and of BERT4Rec (its default masked-item objective).
+(batches of 128, as in the Beauty peer runs), of SASRec with a sampled softmax over 100 negatives per
+target (batches of 256) and of BERT4Rec (its default masked-item objective).
 Writes ``benchmarks/results/ab_<name>.{json,md}``: every probe and the medians per revision. The metrics
 of the two revisions must agree (the same untrained model scores the same), so a speed-up that changes
 results is flagged.
@@ -44,6 +45,7 @@ TIMES = (
     "sasrec_ce_epoch_seconds",
     "bert4rec_epoch_seconds",
     "sasrec_bce_maxlen200_epoch_seconds",
+    "sasrec_sampled_softmax_epoch_seconds",
 )
 
 
@@ -124,7 +126,9 @@ training epochs each of SASRec with BCE (one window per user, `sasrec_bce_epoch_
 every 50 items, `sasrec_bce_stride50_epoch_seconds`), of SASRec with the full-softmax CE in batches of
 128 (`sasrec_ce_epoch_seconds`, from 2026-11-27 on), of BERT4Rec (`bert4rec_epoch_seconds`) and of
 SASRec BCE at max length 200 (`sasrec_bce_maxlen200_epoch_seconds`, the SASRec paper's MovieLens
-setting; the stride-50, BERT4Rec and max-length-200 columns from this file's 2026-11-26 versions on).
+setting; the stride-50, BERT4Rec and max-length-200 columns from this file's 2026-11-26 versions on) and
+of SASRec with a sampled softmax over 100 negatives per target in batches of 256
+(`sasrec_sampled_softmax_epoch_seconds`, from 2026-11-28 on).
 `metrics_equal`: the two revisions' metrics agree in every round.
 """
 

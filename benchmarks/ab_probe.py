@@ -65,6 +65,12 @@ def main() -> None:
         ("sasrec_ce_epoch_seconds", "sasrec", {"loss": "ce", "batch_size": 128}, 50),
         ("bert4rec_epoch_seconds", "bert4rec", {"loss": "ce"}, 50),
         ("sasrec_bce_maxlen200_epoch_seconds", "sasrec", {"loss": "bce"}, 200),
+        (
+            "sasrec_sampled_softmax_epoch_seconds",
+            "sasrec",
+            {"loss": "sampled_softmax", "num_negatives": 100},
+            50,
+        ),
     ):
         out[key] = median_epoch_seconds(name, training, data, max_len)
     print(json.dumps(out))

@@ -272,9 +272,11 @@ class Objective(ABC):
         if self.sampler is None or self.num_negatives == 0:
             return None
         b, length = targets.shape
-        neg = self.sampler.sample(np.repeat(rows, length), self.num_negatives, rng)  # [B*L, K]
-        neg = neg.reshape(b, length, self.num_negatives) * (targets[:, :, None] > 0)  # [B, L, K]
-        return torch.from_numpy(neg)
+        has_target = targets.reshape(-1) > 0  # [B*L]: draws only where a loss reads them
+        neg = np.zeros((b * length, self.num_negatives), dtype=np.int64)
+        owners = np.repeat(rows, length)[has_target]  # [T]: the user row of each target
+        neg[has_target] = self.sampler.sample(owners, self.num_negatives, rng)  # [T, K]
+        return torch.from_numpy(neg.reshape(b, length, self.num_negatives))  # [B, L, K], 0 elsewhere
 
     def _finish(
         self,

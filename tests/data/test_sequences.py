@@ -132,6 +132,24 @@ def test_negative_sampler_avoids_seen_items() -> None:
     assert set(np.unique(limited.sample(np.array([0]), 300, np.random.default_rng(1)))) == {2, 3, 4, 5, 6}
 
 
+def test_batch_negatives_are_drawn_at_targets_only_and_unseen_by_their_user() -> None:
+    """A causal batch's negatives: K per target position, none of them an item of that user's training
+    part, and 0 on positions without a target (padding), where no loss reads them."""
+    seqs = _seqs([9, 3, 6])
+    train_end = np.array([8, 3, 5])
+    sampler = NegativeSampler(seqs, num_items=30, limit=train_end)
+    objective = CausalNextItem(seqs, train_end, max_len=6, num_items=30, sampler=sampler, num_negatives=7)
+    batch = objective.make_batch(np.array([0, 1, 2]), np.random.default_rng(0))
+    assert batch.negatives is not None
+    has_target = (batch.targets > 0).numpy()
+    negatives = batch.negatives.numpy()
+    assert negatives.shape == (*has_target.shape, 7)
+    assert (negatives[has_target] > 0).all() and (negatives[~has_target] == 0).all()
+    for row in range(3):
+        seen = seqs.items[seqs.offsets[row] : seqs.offsets[row] + train_end[row]]
+        assert not np.isin(negatives[row][has_target[row]], seen).any()
+
+
 def test_popularity_sampler_follows_counts() -> None:
     seqs = Sequences(np.array([0, 6, 7]), np.array([1, 1, 1, 1, 1, 2, 3]), np.zeros(7, dtype=np.int64))
     sampler = NegativeSampler(seqs, num_items=3, kind="popularity")

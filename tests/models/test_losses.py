@@ -48,12 +48,40 @@ def test_gbce_beta_and_limits() -> None:
 
 
 @pytest.mark.parametrize("k", [1, 3, losses.ELEMENTWISE_NEGATIVES + 4])
-def test_sampled_logits_are_dot_products_on_both_paths(k: int) -> None:
+@pytest.mark.parametrize("chunk_rows", [None, 3])
+def test_sampled_logits_and_gradients_are_autograds_on_both_paths(
+    k: int, chunk_rows: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both paths (and ``_SampledLogits`` in one chunk or in chunks of 3 positions, the last one short)
+    give the dot products and the gradients that autograd forms from the gathered rows."""
+    if chunk_rows is not None:  # the budget counts float32 rows of width 5
+        monkeypatch.setattr(losses, "SAMPLED_CHUNK_BYTES", chunk_rows * 4 * k * 5)
     gen = torch.Generator().manual_seed(k)
-    h = torch.randn(7, 5, generator=gen, dtype=torch.float64)
-    items = torch.randn(7, k, 5, generator=gen, dtype=torch.float64)
-    expected = torch.stack([items[t] @ h[t] for t in range(7)])  # [T, K]
-    torch.testing.assert_close(losses._sampled_logits(h, items), expected)
+    h = torch.randn(7, 5, generator=gen, dtype=torch.float64, requires_grad=True)
+    table = torch.randn(9, 5, generator=gen, dtype=torch.float64, requires_grad=True)
+    ids = torch.randint(0, 9, (7, k), generator=gen)  # repeated ids: their gradients add up
+    expected = torch.stack([table[ids[t]] @ h[t] for t in range(7)])  # [T, K]
+    g = torch.randn(7, k, generator=gen, dtype=torch.float64)
+    want = torch.autograd.grad(expected, (h, table), g)
+    got = losses.sampled_logits(h, table, ids)
+    torch.testing.assert_close(got, expected)
+    for a, b in zip(torch.autograd.grad(got, (h, table), g), want, strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_sampled_logits_are_float32_under_bf16_autocast() -> None:
+    """Under autocast the chunked product runs in float32 and hands back gradients in the inputs' dtypes."""
+    gen = torch.Generator().manual_seed(0)
+    h = torch.randn(6, 8, generator=gen).bfloat16().requires_grad_()
+    table = torch.randn(11, 8, generator=gen, requires_grad=True)
+    ids = torch.randint(0, 11, (6, losses.ELEMENTWISE_NEGATIVES + 1), generator=gen)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = losses.sampled_logits(h, table, ids)
+    assert logits.dtype == torch.float32
+    torch.testing.assert_close(logits, (table[ids] * h.float().unsqueeze(1)).sum(-1))
+    logits.sum().backward()
+    assert h.grad is not None and h.grad.dtype == torch.bfloat16
+    assert table.grad is not None and table.grad.dtype == torch.float32
 
 
 @pytest.mark.parametrize(
