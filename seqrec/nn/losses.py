@@ -179,8 +179,14 @@ def sampled_logits(h: Tensor, table: Tensor, ids: Tensor) -> Tensor:
 
 
 def _target_and_sampled_logits(h: Tensor, t: Tensor, n: Tensor, table: Tensor) -> tuple[Tensor, Tensor]:
-    """The gathered states' logits for their targets ``[T]`` and their sampled items ``[T, K]``."""
-    return (h * take_rows(table, t)).sum(-1), sampled_logits(h, table, n)
+    """The gathered states' logits for their targets ``[T]`` and their sampled items ``[T, K]``.
+
+    Above ``ELEMENTWISE_NEGATIVES`` the targets go through ``sampled_logits`` with the negatives, as a
+    first column: one table-sized gradient per batch instead of two added together."""
+    if n.shape[1] <= ELEMENTWISE_NEGATIVES:
+        return (h * take_rows(table, t)).sum(-1), sampled_logits(h, table, n)
+    logits = sampled_logits(h, table, torch.cat([t.unsqueeze(1), n], dim=1))  # [T, 1 + K]
+    return logits[:, 0], logits[:, 1:]
 
 
 def _require(negatives: Tensor | None, name: str) -> Tensor:

@@ -69,6 +69,31 @@ def test_sampled_logits_and_gradients_are_autograds_on_both_paths(
         torch.testing.assert_close(a, b)
 
 
+@pytest.mark.parametrize("loss", [BCELoss(), GBCELoss(30, 20, 0.75), SampledSoftmax()])
+def test_sampled_losses_take_the_same_values_and_gradients_on_both_paths(
+    loss: losses.SequenceLoss, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With more negatives than ``ELEMENTWISE_NEGATIVES`` the targets' and negatives' logits come from one
+    ``_SampledLogits`` call (in chunks here); forcing the elementwise path gives the same loss and
+    gradients, negatives equal to a target (masked by the sampled softmax) included."""
+    gen = torch.Generator().manual_seed(3)
+    hidden = torch.randn(3, 6, 8, generator=gen, dtype=torch.float64, requires_grad=True)
+    table = torch.randn(31, 8, generator=gen, dtype=torch.float64, requires_grad=True)
+    targets = torch.randint(0, 31, (3, 6), generator=gen)  # 0: no target
+    negatives = torch.randint(1, 31, (3, 6, 20), generator=gen)
+    negatives[..., 0] = targets
+
+    def values() -> tuple[torch.Tensor, ...]:
+        value = loss(hidden, targets, negatives, table)
+        return (value.detach(), *torch.autograd.grad(value, (hidden, table)))
+
+    monkeypatch.setattr(losses, "SAMPLED_CHUNK_BYTES", 4 * 4 * 21 * 8)  # 4 positions a chunk
+    chunked = values()
+    monkeypatch.setattr(losses, "ELEMENTWISE_NEGATIVES", 64)
+    for a, b in zip(chunked, values(), strict=True):
+        torch.testing.assert_close(a, b)
+
+
 def test_sampled_logits_are_float32_under_bf16_autocast() -> None:
     """Under autocast the chunked product runs in float32 and hands back gradients in the inputs' dtypes."""
     gen = torch.Generator().manual_seed(0)
