@@ -37,7 +37,7 @@ TARGETS = 1540
 """Targets in a SASRec batch of 256 Beauty histories (128,031 an epoch over 88 batches, length-bucketed)."""
 
 WIDTH = 64
-CASES = [(k, 12102) for k in (1, 4, 16, 32, 100, 256)] + [(100, 300_000), (100, 1_000_000)]
+CASES = [(k, 12102) for k in (1, 4, 8, 16, 32, 100, 256)] + [(100, 300_000), (100, 1_000_000)]
 """(items per target K, table rows N): Beauty's catalogue, and the catalogue sweep's larger ones."""
 
 CHUNK_MIB = (1, 2, 4)
@@ -70,17 +70,19 @@ def gradients(
     return torch.autograd.grad(fn(h, table, ids), (h, table), grad)
 
 
-def time_cases(repeats: int) -> list[dict[str, Any]]:
+def time_cases(
+    repeats: int, cases: list[tuple[int, int]] = CASES, targets: int = TARGETS, width: int = WIDTH
+) -> list[dict[str, Any]]:
     records = []
     gen = torch.Generator().manual_seed(0)
-    for k, n in CASES:
-        h = torch.randn(TARGETS, WIDTH, generator=gen, requires_grad=True)
-        table = torch.randn(n, WIDTH, generator=gen, requires_grad=True)
-        ids = torch.randint(1, n, (TARGETS, k), generator=gen)
-        grad = torch.randn(TARGETS, k, generator=gen)
+    for k, n in cases:
+        h = torch.randn(targets, width, generator=gen, requires_grad=True)
+        table = torch.randn(n, width, generator=gen, requires_grad=True)
+        ids = torch.randint(1, n, (targets, k), generator=gen)
+        grad = torch.randn(targets, k, generator=gen)
         ways = {"gathered": gathered, "elementwise": elementwise}
         ways.update({f"chunked_{mib}mib": chunked(mib) for mib in CHUNK_MIB})
-        record: dict[str, Any] = {"items_per_target": k, "table_rows": n, "targets": TARGETS}
+        record: dict[str, Any] = {"items_per_target": k, "table_rows": n, "targets": targets}
         for name, fn in ways.items():
             step = functools.partial(gradients, fn, h, table, ids, grad)
             record[f"{name}_ms"] = 1e3 * median_seconds(step, repeats, warmup=2)
