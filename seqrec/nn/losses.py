@@ -102,14 +102,15 @@ def _gather(
 ELEMENTWISE_NEGATIVES = 16
 """Up to this many sampled items per position, their logits are an elementwise product of the gathered
 rows summed over the width; above it, ``_SampledLogits`` (chunks of positions, nothing ``[T, K, D]``
-kept). For a few items per position the product and sum were faster (Xeon, 1,540 positions, 12k items,
-forward and backward: 1.0 against 1.6 ms at K = 1, 5.6 against 7.4 ms at K = 16, 9.6 against 7.9 ms at
-K = 32)."""
+kept). Forward and backward for 1,540 targets and 12k items on the 2-core Xeon
+(``benchmarks/results/sampled_logits_xeon.md``): 0.78 against 1.62 ms at K = 1, 6.69 against 7.07 ms at
+K = 16, 12.1 against 11.6 ms at K = 32, 88.2 against 29.6 ms at K = 100."""
 
 SAMPLED_CHUNK_BYTES = 2 << 20
 """``_SampledLogits``: bytes of gathered item rows per chunk of positions (float32 ``[rows, K, D]``), so
 that a chunk's rows are still in cache when they are multiplied and, in the backward pass, when their
-gradient is added into the table."""
+gradient is added into the table. 2 MiB was the fastest of 1, 2 and 4 MiB or within 5% of it from K = 16
+up (``benchmarks/results/sampled_logits_xeon.md``)."""
 
 
 class _SampledLogits(torch.autograd.Function):
@@ -117,8 +118,10 @@ class _SampledLogits(torch.autograd.Function):
 
     Gathering all ``T K`` item rows at once (``take_rows``) wrote a ``[T, K, D]`` tensor that autograd
     kept for the backward pass, where its gradient, another ``[T, K, D]``, was formed and then added into
-    the table: three passes over memory of that size, which at K = 100 negatives (Beauty's 1,540 targets
-    a batch: 39 MB each) cost more than the whole SASRec encoder. Here positions go ``rows`` at a time:
+    the table: three passes over memory of that size (39 MB each for Beauty's 1,540 targets a batch at K =
+    100 negatives; forward and backward took 78.6 ms there, against 29.6 ms in chunks of 2 MiB, and 112
+    against 72 ms from a table of 300k items: ``benchmarks/results/sampled_logits_xeon.md``). Here
+    positions go ``rows`` at a time:
     the chunk's rows are gathered into a cache-sized block (``SAMPLED_CHUNK_BYTES``) and multiplied with
     the chunk's states; the backward pass gathers them again and forms, chunk by chunk,
 
