@@ -14,10 +14,10 @@ model built, a warm-up of a few batches, then the timed part: a full epoch, or a
 batches whose time is extrapolated to the epoch by the batch count (the record says which). Extrapolated
 points depend on which batches the shuffle puts first (with length bucketing, a batch of long histories
 costs several times one of short ones), and that changes whenever a change of code draws random numbers
-differently before them: at 300k items, 6 batches of sampled softmax extrapolated to 14 s per epoch for
-one revision and 25 s for the next, whose whole epochs took 17 s both. So the full-softmax CE points,
-too slow for whole epochs at large catalogues, compare only with points of the same batches; the
-sampled-softmax points time whole epochs. Memory is
+differently before them: drawing negatives at targets only (1179b20) moved the 6-batch sampled-softmax
+points by up to 2x either way, where whole epochs of the two revisions took the same time. So the
+full-softmax CE points, too slow for whole epochs at large catalogues, compare only with points of the
+same batches; the sampled-softmax points time whole epochs. Memory is
 the peak resident set size from the first training step on (``ru_maxrss`` after resetting the mark
 through ``/proc/self/clear_refs``; on CUDA ``torch.cuda.max_memory_allocated``), next to the RSS
 before it (data, model).
