@@ -14,12 +14,11 @@ the CPU's capability; this is the measurement behind it. Writes ``benchmarks/res
 
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
 import torch
 
-from benchmarks.common import environment, median_seconds, write_results
+from benchmarks.common import kernel_benchmark, median_seconds
 from seqrec.nn.attention import attend_heads_last, attend_views, attention_mask
 
 CASES = [(512, 50), (256, 50), (64, 50), (512, 10), (512, 20), (512, 64), (128, 200)]
@@ -60,35 +59,23 @@ def time_cases(repeats: int, heads: int = 2, head_dim: int = 32) -> list[dict[st
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--repeats", type=int, default=40)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--name", default="attention_kernels", help="results file name under benchmarks/results")
-    a = p.parse_args()
-    torch.set_num_threads(a.threads)
-    records = time_cases(a.repeats)
-    env = environment()
-    for r in records:
-        r.update(env, repeats=a.repeats)
-    columns = [
-        "causal",
-        "histories",
-        "length",
-        "heads_last_ms",
-        "fused_ms",
-        "heads_last / fused",
-        "max_abs_diff",
-    ]
-    notes = (
-        f"CPU: {env.get('cpu_model')} ({env.get('cpu_capability')}), {a.threads} threads; medians "
-        f"of {a.repeats} calls per case; 2 heads of 32."
-    )
-    write_results(
-        a.name,
-        records,
-        columns,
-        "CPU inference attention: heads-last blocks vs fused kernel",
-        __doc__ + notes,
+    kernel_benchmark(
+        __doc__,
+        name="attention_kernels",
+        repeats=40,
+        time_cases=time_cases,
+        columns=[
+            "causal",
+            "histories",
+            "length",
+            "heads_last_ms",
+            "fused_ms",
+            "heads_last / fused",
+            "max_abs_diff",
+        ],
+        title="CPU inference attention: heads-last blocks vs fused kernel",
+        timed="calls",
+        sizes="2 heads of 32",
     )
 
 

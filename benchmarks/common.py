@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import os
@@ -107,6 +108,38 @@ def write_results(
     for r in records:
         lines.append("| " + " | ".join(_fmt(r.get(c, "")) for c in columns) + " |")
     write_bytes_atomic(folder / f"{name}.md", ("\n".join(lines) + "\n").encode("utf-8"))
+
+
+def kernel_benchmark(
+    doc: str,
+    *,
+    name: str,
+    repeats: int,
+    time_cases: Callable[[int], list[dict[str, Any]]],
+    columns: list[str],
+    title: str,
+    timed: str,
+    sizes: str,
+) -> None:
+    """``main`` of a micro-benchmark that times cases on this machine's CPU: ``--repeats`` (default
+    ``repeats``), ``--threads`` (2) and ``--name`` (``name``) from the command line, then
+    ``time_cases(repeats)``'s records with the environment, written under ``--name`` with ``doc`` and a
+    line naming the CPU, the threads, what each median is of (``timed``) and the sizes (``sizes``)."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--repeats", type=int, default=repeats)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--name", default=name, help="results file name under benchmarks/results")
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    records = time_cases(a.repeats)
+    env = environment()
+    for r in records:
+        r.update(env, repeats=a.repeats)
+    notes = (
+        f"CPU: {env.get('cpu_model')} ({env.get('cpu_capability')}), {a.threads} threads; medians of "
+        f"{a.repeats} {timed} per case; {sizes}."
+    )
+    write_results(a.name, records, columns, title, doc + notes)
 
 
 def _fmt(value: Any) -> str:

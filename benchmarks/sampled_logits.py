@@ -21,7 +21,6 @@ difference of the gradients between the chunks and the gathered rows. This is th
 
 from __future__ import annotations
 
-import argparse
 import functools
 from collections.abc import Callable
 from typing import Any
@@ -29,7 +28,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from benchmarks.common import environment, median_seconds, write_results
+from benchmarks.common import kernel_benchmark, median_seconds
 from seqrec.nn import losses
 from seqrec.nn.embeddings import take_rows
 
@@ -97,32 +96,24 @@ def time_cases(
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--repeats", type=int, default=20)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--name", default="sampled_logits", help="results file name under benchmarks/results")
-    a = p.parse_args()
-    torch.set_num_threads(a.threads)
-    records = time_cases(a.repeats)
-    env = environment()
-    for r in records:
-        r.update(env, repeats=a.repeats)
-    columns = [
-        "items_per_target",
-        "table_rows",
-        "gathered_ms",
-        "elementwise_ms",
-        *(f"chunked_{mib}mib_ms" for mib in CHUNK_MIB),
-        "fastest_chunk_mib",
-        "gathered / chunked_2mib",
-        "max_abs_diff",
-    ]
-    notes = (
-        f"CPU: {env.get('cpu_model')} ({env.get('cpu_capability')}), {a.threads} threads; medians of "
-        f"{a.repeats} forward and backward passes per case; {TARGETS} targets of width {WIDTH}."
-    )
-    write_results(
-        a.name, records, columns, "Sampled losses' logits: gathered at once vs chunks", __doc__ + notes
+    kernel_benchmark(
+        __doc__,
+        name="sampled_logits",
+        repeats=20,
+        time_cases=time_cases,
+        columns=[
+            "items_per_target",
+            "table_rows",
+            "gathered_ms",
+            "elementwise_ms",
+            *(f"chunked_{mib}mib_ms" for mib in CHUNK_MIB),
+            "fastest_chunk_mib",
+            "gathered / chunked_2mib",
+            "max_abs_diff",
+        ],
+        title="Sampled losses' logits: gathered at once vs chunks",
+        timed="forward and backward passes",
+        sizes=f"{TARGETS} targets of width {WIDTH}",
     )
 
 
