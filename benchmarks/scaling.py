@@ -160,6 +160,9 @@ def plan(preset: str, sweeps: list[str]) -> list[dict[str, Any]]:
         base = {"dataset": "s3rec-beauty", "max_len": 50, "batches": batches, **BEAUTY}
         if smoke:
             base["interactions"] = 20_000
+        # whole epochs for the sampled softmax (cheap enough): which few batches an epoch's shuffle puts
+        # first, their lengths bucketed, moved its points by up to 2x (see the module's note)
+        whole_epochs = {**base, "batches": batches if smoke else None}
         for n in sizes:
             add("catalogue", "ce (chunked)", n, num_items=n, loss="ce", **base)
             add(
@@ -169,9 +172,7 @@ def plan(preset: str, sweeps: list[str]) -> list[dict[str, Any]]:
                 num_items=n,
                 loss="sampled_softmax",
                 num_negatives=100,
-                # whole epochs (cheap enough): which few batches an epoch's shuffle puts first, their
-                # lengths bucketed, moved these points by up to 2x (see the module's note)
-                **{**base, "batches": None if not smoke else base["batches"]},
+                **whole_epochs,
             )
             if n <= (100_000 if not gpu else 300_000):
                 add(

@@ -35,7 +35,6 @@ class NegativeSampler:
         pos = np.arange(len(sequences.items), dtype=np.int64) - sequences.offsets[rows]
         keep = pos < limit[rows] if limit is not None else np.ones(len(rows), dtype=bool)
         self._keys = np.unique(rows[keep] * (num_items + 1) + sequences.items[keep])
-        self._sorted_keys = torch.from_numpy(self._keys)  # the same memory, for ``torch.searchsorted``
         self._cdf: np.ndarray | None = None
         if kind == "popularity":
             counts = np.bincount(sequences.items[keep], minlength=num_items + 1)[1:].astype(np.float64)
@@ -54,7 +53,7 @@ class NegativeSampler:
         # PyTorch's search runs on its intra-op threads, NumPy's on one
         # (benchmarks/results/ab_sampler-search-beauty.md)
         queries = torch.from_numpy(np.ascontiguousarray(keys, dtype=np.int64))
-        pos = torch.searchsorted(self._sorted_keys, queries).numpy()
+        pos = torch.searchsorted(torch.from_numpy(self._keys), queries).numpy()  # no copies
         pos = np.minimum(pos, len(self._keys) - 1)
         return self._keys[pos] == keys if len(self._keys) else np.zeros(keys.shape, dtype=bool)
 

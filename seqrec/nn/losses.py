@@ -170,12 +170,18 @@ class _SampledLogits(torch.autograd.Function):
         )
 
 
+def sampled_chunk_rows(items_per_position: int, width: int, budget: int) -> int:
+    """Positions per ``_SampledLogits`` chunk: as many float32 ``[rows, K, D]`` blocks as fit ``budget``
+    bytes, at least one."""
+    return max(1, budget // (4 * items_per_position * width))
+
+
 def sampled_logits(h: Tensor, table: Tensor, ids: Tensor) -> Tensor:
     """``h [T, D]`` dotted with the table rows ``ids [T, K]`` of each position: ``[T, K]``."""
     if ids.shape[1] <= ELEMENTWISE_NEGATIVES:
         return (h.unsqueeze(1) * take_rows(table, ids)).sum(-1)
     if h.device.type == "cpu":
-        rows = max(1, SAMPLED_CHUNK_BYTES // (4 * ids.shape[1] * h.shape[1]))
+        rows = sampled_chunk_rows(ids.shape[1], h.shape[1], SAMPLED_CHUNK_BYTES)
     else:  # one chunk: fewer kernel launches
         rows = max(1, ids.shape[0])
     return cast(Tensor, _SampledLogits.apply(h, table, ids, rows))
