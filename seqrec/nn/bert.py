@@ -16,6 +16,7 @@ Transformer/BERT layout that the paper and the authors' code (Google's BERT) use
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from seqrec.nn.attention import MultiHeadSelfAttention, attention_mask
@@ -37,20 +38,38 @@ class BertLayer(nn.Module):
         self.attn_adapter: nn.Module = nn.Identity()  # transfer adapter slots (seqrec.nn.adapters)
         self.ffn_adapter: nn.Module = nn.Identity()
 
-    def forward(self, x: Tensor, mask: Tensor, queries: int | None = None) -> Tensor:
+    def forward(self, x: Tensor, mask: Tensor, queries: int | Tensor | None = None) -> Tensor:
         """x: [B, L, D]; mask: [B, 1, L, L] bool.
 
-        ``queries``: compute only the last that many positions (their attention still reads all of x);
-        the output is then ``[B, queries, D]``.
+        ``queries``: compute only some positions (their attention still reads all of x): an int, the last
+        that many, and the output is ``[B, queries, D]``; a bool ``[B, L]`` tensor, the positions it
+        marks, and the output is ``[T, D]``, one row per marked position in row-major order.
         """
+        if isinstance(queries, Tensor):
+            return self._picked(x, mask, queries)
         xq = x
         if queries is not None:
             xq, mask = x[:, -queries:], mask[:, :, -queries:, :]
-        a = self.attn_norm(self._residual(self.attn(xq, x, mask), self.attn_out, xq, self.attn_adapter))
+        return self._position_wise(self.attn(xq, x, mask), xq)
+
+    def _picked(self, x: Tensor, mask: Tensor, picks: Tensor) -> Tensor:
+        """``forward`` on the positions ``picks`` marks, ``[T, D]``: the attention on each history's picked
+        positions packed to the left of ``[B, Q, D]`` (Q: the most any history has), everything after it
+        on the ``T`` picked rows alone."""
+        index, flat = pack_positions(picks)  # [B, Q], [T]
+        d = x.shape[-1]
+        xq = x.gather(1, index.unsqueeze(-1).expand(-1, -1, d))  # [B, Q, D]
+        rows = mask[:, 0].gather(1, index.unsqueeze(-1).expand(-1, -1, mask.shape[-1]))  # [B, Q, L]
+        attended = self.attn(xq, x, rows.unsqueeze(1))  # [B, Q, D]
+        return self._position_wise(*(t.reshape(-1, d).index_select(0, flat) for t in (attended, xq)))
+
+    def _position_wise(self, attended: Tensor, xq: Tensor) -> Tensor:
+        """The layer after its attention, from the heads' output and the queries' inputs ``[..., D]``."""
+        a = self.attn_norm(self._residual(attended, self.attn_out, xq, self.attn_adapter))
         return self.ffn_norm(self._residual(linear(a, self.fc1, "gelu"), self.fc2, a, self.ffn_adapter))
 
     def _residual(self, h: Tensor, layer: nn.Linear, residual: Tensor, adapter: nn.Module) -> Tensor:
-        """``residual + adapter(Dropout(layer(h)))``, ``[B, Lq, D]``. At inference without an adapter, where
+        """``residual + adapter(Dropout(layer(h)))``, ``[..., D]``. At inference without an adapter, where
         the dropout is the identity, the residual is added inside the product (``linear``'s ``residual``)."""
         if self.training or not isinstance(adapter, nn.Identity):
             return residual + adapter(self.drop(linear(h, layer)))
@@ -64,15 +83,37 @@ class BertEncoder(nn.Module):
         super().__init__()
         self.layers = nn.ModuleList(BertLayer(hidden, heads, dropout, inner) for _ in range(blocks))
 
-    def forward(self, x: Tensor, valid: Tensor, last_only: bool = False) -> Tensor:
+    def forward(
+        self, x: Tensor, valid: Tensor, last_only: bool = False, picks: Tensor | None = None
+    ) -> Tensor:
         """x: [B, L, D] embedded inputs; valid: [B, L] bool (True on real items and [MASK]).
 
         ``last_only``: the last layer computes the last position only (inference: the appended
         [MASK]), returning ``[B, 1, D]`` equal to the last row of the full output.
+        ``picks``: a bool ``[B, L]`` of real positions; the last layer computes those only (training: the
+        positions with a target), returning ``[T, D]``, the full output's rows at them, row-major.
         """
         mask = attention_mask(valid, causal=False)  # [B, 1, L, L]
         keep = valid.unsqueeze(-1).to(x.dtype)  # [B, L, 1]
         last = len(self.layers) - 1
+        queries: int | Tensor | None = picks if picks is not None else 1 if last_only else None
         for i, layer in enumerate(self.layers):
-            x = layer(x, mask, 1 if last_only and i == last else None)
+            x = layer(x, mask, queries if i == last else None)
+        if picks is not None:
+            return x  # [T, D]: real positions only, nothing to zero
         return x * keep[:, -x.shape[1] :]  # [B, L, D] ([B, 1, D] with last_only)
+
+
+def pack_positions(picks: Tensor) -> tuple[Tensor, Tensor]:
+    """The positions a bool ``[B, L]`` marks, packed to the left of each row: ``index [B, Q]`` (Q: the
+    most marked in any row, at least 1), each row's marked positions in order and its last position
+    after them; and ``flat [T]``, the marked slots of ``index`` as flat indices into ``[B Q]`` in
+    row-major order (``picks.nonzero()``'s)."""
+    b, length = picks.shape
+    counts = picks.sum(1)  # [B]
+    row, col = picks.nonzero(as_tuple=True)  # [T] each
+    width = max(int(counts.max()), 1) if b else 1
+    slot = torch.arange(row.numel(), device=picks.device) - (counts.cumsum(0) - counts)[row]  # [T]
+    index = torch.full((b, width), length - 1, dtype=torch.long, device=picks.device)
+    index[row, slot] = col
+    return index, row * width + slot

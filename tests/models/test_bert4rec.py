@@ -1,4 +1,5 @@
-"""BERT4Rec: the cloze objective's rates, [MASK] appended at inference, the step LR schedule."""
+"""BERT4Rec: the cloze objective's rates, [MASK] appended at inference, the training loss on the target
+positions only, the step LR schedule."""
 
 from __future__ import annotations
 
@@ -7,9 +8,13 @@ import pytest
 import torch
 
 from seqrec import SeqRec
-from seqrec.data.batch import SequenceBatch
+from seqrec.data.batch import SequenceBatch, TrainBatch
 from seqrec.data.objectives import MaskedItem
 from seqrec.models import BERT4Rec
+from seqrec.models.base import SequenceModel
+from seqrec.nn.adapters import insert_adapters
+from seqrec.nn.bert import pack_positions
+from seqrec.nn.losses import make_loss
 from tests.models.helpers import uniform_sequences
 
 NUM_ITEMS = 1000
@@ -122,6 +127,55 @@ def test_output_state_is_layer_normalised_as_in_the_authors_code() -> None:
         moved = model.encode(batch)[..., :-1]
     moved = moved[items > 0]
     torch.testing.assert_close(moved, 2.0 * h + 0.5)
+
+
+def test_pack_positions_packs_each_rows_picks_to_the_left() -> None:
+    picks = torch.tensor([[0, 1, 0, 1, 1], [0, 0, 0, 0, 1], [1, 0, 0, 0, 0]], dtype=torch.bool)
+    index, flat = pack_positions(picks)
+    # Q = 3 (the first row's picks); the slots after a row's picks hold its last position
+    assert index.tolist() == [[1, 3, 4], [4, 4, 4], [0, 4, 4]]
+    assert flat.tolist() == [0, 1, 2, 3, 6]  # row-major, as picks.nonzero()
+    assert (index.view(-1)[flat] == picks.nonzero()[:, 1]).all()
+    empty_index, empty_flat = pack_positions(torch.zeros(2, 4, dtype=torch.bool))
+    assert empty_index.shape == (2, 1) and empty_flat.numel() == 0
+
+
+@pytest.mark.parametrize("loss_name", ["ce", "sampled_softmax"])
+@pytest.mark.parametrize("adapters", [False, True])
+def test_training_loss_on_target_positions_only_equals_the_full_encoding(
+    loss_name: str, adapters: bool
+) -> None:
+    """Only the positions with a target pass the last layer and the head in training; the loss and every
+    parameter's gradient equal those of the contract's path, which encodes every position."""
+    torch.manual_seed(1)
+    model = BERT4Rec(30, max_len=6, hidden=8, blocks=2, heads=2, dropout=0.0)
+    if adapters:
+        insert_adapters(model, 4)
+        for name, param in model.named_parameters():
+            if "adapter.up" in name:  # not the identity: the adapters take part
+                torch.nn.init.normal_(param, std=0.5)
+    model.train()
+    items = torch.tensor([[0, 0, 3, 31, 5, 31], [4, 31, 6, 7, 8, 9], [0, 0, 0, 0, 2, 31]])
+    targets = torch.tensor([[0, 0, 0, 4, 0, 6], [0, 5, 0, 0, 0, 10], [0, 0, 0, 0, 0, 3]])
+    batch = TrainBatch(
+        items=items,
+        users=torch.tensor([1, 2, 3]),
+        timestamps=torch.zeros_like(items),
+        targets=targets,
+        negatives=torch.randint(1, 31, (3, 6, 4)) * (targets > 0)[..., None],
+    )
+    loss = make_loss(loss_name, num_items=30, num_negatives=4)
+    values, grads = [], []
+    for path in (SequenceModel.training_loss, BERT4Rec.training_loss):
+        model.zero_grad()
+        value = path(model, batch, loss)
+        value.backward()
+        values.append(value.detach())
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None})
+    torch.testing.assert_close(values[1], values[0], rtol=1e-5, atol=1e-6)
+    assert grads[1].keys() == grads[0].keys()
+    for name in grads[0]:
+        torch.testing.assert_close(grads[1][name], grads[0][name], rtol=1e-4, atol=1e-6, msg=name)
 
 
 def test_step_lr_schedule(dataset, one_thread) -> None:
