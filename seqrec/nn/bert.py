@@ -59,9 +59,9 @@ class BertLayer(nn.Module):
         index, flat = pack_positions(picks)  # [B, Q], [T]
         d = x.shape[-1]
         xq = x.gather(1, index.unsqueeze(-1).expand(-1, -1, d))  # [B, Q, D]
-        rows = mask[:, 0].gather(1, index.unsqueeze(-1).expand(-1, -1, mask.shape[-1]))  # [B, Q, L]
-        attended = self.attn(xq, x, rows.unsqueeze(1))  # [B, Q, D]
-        return self._position_wise(*(t.reshape(-1, d).index_select(0, flat) for t in (attended, xq)))
+        allowed = mask[:, 0].gather(1, index.unsqueeze(-1).expand(-1, -1, mask.shape[-1]))  # [B, Q, L]
+        attended = self.attn(xq, x, allowed.unsqueeze(1)).reshape(-1, d).index_select(0, flat)  # [T, D]
+        return self._position_wise(attended, xq.reshape(-1, d).index_select(0, flat))
 
     def _position_wise(self, attended: Tensor, xq: Tensor) -> Tensor:
         """The layer after its attention, from the heads' output and the queries' inputs ``[..., D]``."""
