@@ -143,7 +143,7 @@ def test_pack_positions_packs_each_rows_picks_to_the_left() -> None:
 @pytest.mark.parametrize("loss_name", ["ce", "sampled_softmax"])
 @pytest.mark.parametrize("adapters", [False, True])
 def test_training_loss_on_target_positions_only_equals_the_full_encoding(
-    loss_name: str, adapters: bool
+    loss_name: str, adapters: bool, device: torch.device
 ) -> None:
     """Only the positions with a target pass the last layer and the head in training; the loss and every
     parameter's gradient equal those of the contract's path, which encodes every position."""
@@ -154,7 +154,7 @@ def test_training_loss_on_target_positions_only_equals_the_full_encoding(
         for name, param in model.named_parameters():
             if "adapter.up" in name:  # not the identity: the adapters take part
                 torch.nn.init.normal_(param, std=0.5)
-    model.train()
+    model.to(device).train()  # with its adapters
     items = torch.tensor([[0, 0, 3, 31, 5, 31], [4, 31, 6, 7, 8, 9], [0, 0, 0, 0, 2, 31]])
     targets = torch.tensor([[0, 0, 0, 4, 0, 6], [0, 5, 0, 0, 0, 10], [0, 0, 0, 0, 0, 3]])
     batch = TrainBatch(
@@ -168,7 +168,7 @@ def test_training_loss_on_target_positions_only_equals_the_full_encoding(
     values, grads = [], []
     for path in (SequenceModel.training_loss, BERT4Rec.training_loss):
         model.zero_grad()
-        value = path(model, batch, loss)
+        value = path(model, batch.to(device), loss)
         value.backward()
         values.append(value.detach())
         grads.append({n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None})
