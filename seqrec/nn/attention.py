@@ -11,7 +11,7 @@ One block, for input X, following the authors' TensorFlow implementation:
 and after the last block, the output LN(X^b) * m, with m = 1 on real items and 0 on padding.
 
 M is 0 where attention is allowed and -inf elsewhere: causal (key j <= query i) and no padded keys;
-a padded query may attend to itself only, so no row is empty.
+a padded query may attend to itself only, so no row is empty (``attention_mask``).
 
 Two terms of the authors' graph are left out because they cannot change a real position's state:
 - They multiply by m after the embedding and after every block. A real position never reads a padded
@@ -49,22 +49,29 @@ def positions_from_end(valid: Tensor) -> Tensor:
 
 
 def attention_mask(valid: Tensor, causal: bool) -> Tensor:
-    """Boolean ``[B, 1, L, L]`` mask, True where query i may attend to key j.
+    """Boolean mask, True where query i may attend to key j: ``[B, 1, L, L]`` when ``causal``, else
+    ``[B, 1, 1, L]``, one row that every query shares (it broadcasts).
 
-    ``valid`` is ``[B, L]`` (True on real items). Padded keys are never attended to, except a padded
-    query attends to itself so that softmax rows are never empty.
+    ``valid`` is ``[B, L]`` (True on real items). Padded keys are never attended to by a real query.
+    Causal: key j <= query i, and a padded query (before the history, whose keys are all padding) attends
+    to itself so that no softmax row is empty. Bidirectional: the real keys, and a history without any
+    attends to all of its keys; padded queries then read the real keys, which changes nothing that is used
+    (the next layer's queries skip them as keys, and the encoders zero them at the output). Against the
+    ``[B, 1, L, L]`` form the bidirectional row spares building L x L per history, and PyTorch's fused
+    kernel converting it to an additive float mask (two ``where`` passes over it) at every layer.
     """
     length = valid.shape[1]
+    if not causal:
+        return (valid | ~valid.any(1, keepdim=True))[:, None, None, :]  # [B, 1, 1, L]
     eye = torch.eye(length, dtype=torch.bool, device=valid.device)  # [L, L]
     allowed = valid[:, None, :].expand(-1, length, -1) | eye  # [B, L, L]
-    if causal:
-        allowed = allowed & torch.ones(length, length, dtype=torch.bool, device=valid.device).tril()
+    allowed = allowed & torch.ones(length, length, dtype=torch.bool, device=valid.device).tril()
     return allowed[:, None, :, :]  # [B, 1, L, L]
 
 
 def attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor, dropout_p: float) -> Tensor:
     """``softmax(q k^T / sqrt(d_h) + M) v`` with dropout on the attention weights: q ``[B, H, Lq, d_h]``,
-    k / v ``[B, H, L, d_h]``, mask ``[B, 1, Lq, L]`` (True = may attend; no row is empty).
+    k / v ``[B, H, L, d_h]``, mask ``[B, 1, Lq or 1, L]`` (True = may attend; no row is empty).
 
     The general path: accelerators, inference on CPUs with AVX-512 or on long histories, and
     ``torch.compile``. PyTorch's fused kernel serves every case but CPU dropout, where it would fall back to
@@ -128,12 +135,13 @@ SCORE_BLOCK = 1 << 20
 
 def attend_heads_last(q: Tensor, k: Tensor, v: Tensor, mask: Tensor) -> Tensor:
     """``attend`` without dropout or gradients, on the heads' layout as the projections write them: q
-    ``[B, Lq, H, d_h]``, k / v ``[B, L, H, d_h]`` (views, never copied head-major), mask ``[B, 1, Lq, L]``;
-    returns ``[B, Lq, H * d_h]``. One buffer of scores, reused by every block and head."""
+    ``[B, Lq, H, d_h]``, k / v ``[B, L, H, d_h]`` (views, never copied head-major), mask
+    ``[B, 1, Lq or 1, L]``; returns ``[B, Lq, H * d_h]``. One buffer of scores, reused by every block and
+    head."""
     b, lq, h, dh = q.shape
     keys = k.shape[1]
     rows = max(1, SCORE_BLOCK // (lq * keys))
-    masked = ~mask[:, 0]  # [B, Lq, L]
+    masked = ~mask[:, 0]  # [B, Lq or 1, L]
     out = q.new_empty(b, lq, h, dh)
     buffer = q.new_empty(min(rows, b), lq, keys)
     for start in range(0, b, rows):  # blocks of histories, not a loop over users
@@ -149,9 +157,10 @@ def attend_heads_last(q: Tensor, k: Tensor, v: Tensor, mask: Tensor) -> Tensor:
 
 class HeadsLastAttention(torch.autograd.Function):
     """``attend`` with gradients, on the CPU, on the heads' layout as the projections write them: q
-    ``[B, Lq, H, d_h]``, k / v ``[B, L, H, d_h]`` (views, never copied head-major), mask ``[B, 1, Lq, L]``,
-    dropout rate p; returns ``[B, Lq, H, d_h]``. For each head, with c = d_h^-1/2, A the additive mask (0
-    where attended, -inf elsewhere) and R the dropout's keep-scale (0, or 1 / (1 - p)):
+    ``[B, Lq, H, d_h]``, k / v ``[B, L, H, d_h]`` (views, never copied head-major), mask
+    ``[B, 1, Lq or 1, L]``, dropout rate p; returns ``[B, Lq, H, d_h]``. For each head, with c = d_h^-1/2,
+    A the additive mask (0 where attended, -inf elsewhere) and R the dropout's keep-scale (0, or
+    1 / (1 - p)):
 
         S = c Q K^T + A          (one ``baddbmm``: the mask rides in the matrix product)
         P = softmax(S)           (saved; [H, B, Lq, L], one head contiguous at a time)
@@ -179,8 +188,8 @@ class HeadsLastAttention(torch.autograd.Function):
     @torch.amp.custom_fwd(device_type="cpu", cast_inputs=torch.float32)
     def forward(ctx: Any, q: Tensor, k: Tensor, v: Tensor, mask: Tensor, p: float) -> Tensor:
         b, lq, h, dh = q.shape
-        bias = torch.zeros(b, lq, k.shape[1], dtype=q.dtype, device=q.device)
-        bias.masked_fill_(~mask[:, 0], float("-inf"))  # [B, Lq, L]
+        bias = torch.zeros(b, mask.shape[2], k.shape[1], dtype=q.dtype, device=q.device)
+        bias.masked_fill_(~mask[:, 0], float("-inf"))  # [B, Lq or 1, L]: baddbmm broadcasts it
         probs = q.new_empty(h, b, lq, k.shape[1])  # [H, B, Lq, L]
         keep = keep_scale(probs, p) if p > 0.0 else None
         out = q.new_empty(b, lq, h, dh)
@@ -312,7 +321,7 @@ class SASRecBlock(nn.Module):
         self.ffn_adapter: nn.Module = nn.Identity()
 
     def forward(self, x: Tensor, mask: Tensor, queries: int | None = None) -> Tensor:
-        """x: [B, L, D]; mask: [B, 1, L, L] bool.
+        """x: [B, L, D]; mask: [B, 1, L or 1, L] bool (``attention_mask``).
 
         ``queries``: compute only the last that many positions (their attention still reads all of x);
         the output is then ``[B, queries, D]``.
@@ -342,7 +351,7 @@ class SASRecEncoder(nn.Module):
         ``last_only``: the last block computes the last position only (inference: the state that
         predicts the next item), returning ``[B, 1, D]`` equal to the last row of the full output.
         """
-        mask = attention_mask(valid, self.causal)  # [B, 1, L, L]
+        mask = attention_mask(valid, self.causal)  # [B, 1, L, L], or [B, 1, 1, L] bidirectional
         keep = valid.unsqueeze(-1).to(x.dtype)  # [B, L, 1]
         last = len(self.blocks) - 1
         for i, block in enumerate(self.blocks):

@@ -39,7 +39,8 @@ class BertLayer(nn.Module):
         self.ffn_adapter: nn.Module = nn.Identity()
 
     def forward(self, x: Tensor, mask: Tensor, queries: int | Tensor | None = None) -> Tensor:
-        """x: [B, L, D]; mask: [B, 1, L, L] bool.
+        """x: [B, L, D]; mask: [B, 1, 1, L] bool, the keys every query may attend to (``attention_mask``'s
+        bidirectional form).
 
         ``queries``: compute only some positions (their attention still reads all of x): an int, the last
         that many, and the output is ``[B, queries, D]``; a bool ``[B, L]`` tensor, the positions it
@@ -47,9 +48,7 @@ class BertLayer(nn.Module):
         """
         if isinstance(queries, Tensor):
             return self._picked(x, mask, queries)
-        xq = x
-        if queries is not None:
-            xq, mask = x[:, -queries:], mask[:, :, -queries:, :]
+        xq = x if queries is None else x[:, -queries:]
         return self._position_wise(self.attn(xq, x, mask), xq)
 
     def _picked(self, x: Tensor, mask: Tensor, picks: Tensor) -> Tensor:
@@ -59,8 +58,7 @@ class BertLayer(nn.Module):
         index, flat = pack_positions(picks)  # [B, Q], [T]
         d = x.shape[-1]
         xq = x.gather(1, index.unsqueeze(-1).expand(-1, -1, d))  # [B, Q, D]
-        allowed = mask[:, 0].gather(1, index.unsqueeze(-1).expand(-1, -1, mask.shape[-1]))  # [B, Q, L]
-        attended = self.attn(xq, x, allowed.unsqueeze(1)).reshape(-1, d).index_select(0, flat)  # [T, D]
+        attended = self.attn(xq, x, mask).reshape(-1, d).index_select(0, flat)  # [T, D]
         return self._position_wise(attended, xq.reshape(-1, d).index_select(0, flat))
 
     def _position_wise(self, attended: Tensor, xq: Tensor) -> Tensor:
@@ -93,7 +91,7 @@ class BertEncoder(nn.Module):
         ``picks``: a bool ``[B, L]`` of real positions; the last layer computes those only (training: the
         positions with a target), returning ``[T, D]``, the full output's rows at them, row-major.
         """
-        mask = attention_mask(valid, causal=False)  # [B, 1, L, L]
+        mask = attention_mask(valid, causal=False)  # [B, 1, 1, L]
         keep = valid.unsqueeze(-1).to(x.dtype)  # [B, L, 1]
         last = len(self.layers) - 1
         queries: int | Tensor | None = picks if picks is not None else 1 if last_only else None

@@ -211,10 +211,30 @@ def test_training_path_leaves_out_the_key_bias_that_the_softmax_cancels(device: 
         torch.testing.assert_close(grad, dict(attn.named_parameters())[name].grad)
 
 
+def _square_mask(valid: Tensor) -> Tensor:
+    """The bidirectional mask as a ``[B, 1, L, L]`` of real keys, where a padded query attends to itself:
+    the form before ``attention_mask`` gave one shared row per history."""
+    eye = torch.eye(valid.shape[1], dtype=torch.bool, device=valid.device)
+    return (valid[:, None, :] | eye)[:, None]
+
+
+def test_bidirectional_mask_is_one_row_of_real_keys() -> None:
+    """One ``[B, 1, 1, L]`` row per history: its real keys, or every key where it has none (no empty
+    softmax row); causal masks stay ``[B, 1, L, L]``."""
+    valid = torch.tensor([[False, True, True], [False, False, False]])
+    mask = attention_mask(valid, causal=False)
+    assert mask.shape == (2, 1, 1, 3)
+    assert mask[:, 0, 0].tolist() == [[False, True, True], [True, True, True]]
+    assert attention_mask(valid, causal=True).shape == (2, 1, 3, 3)
+    encoder = BertEncoder(8, 2, 2, 0.0, 16)
+    out = encoder(torch.randn(2, 3, 8), valid)
+    assert bool(torch.isfinite(out).all()) and bool((out[~valid] == 0).all())
+
+
 def _zeroing_every_block(kind: str, encoder: Any, x: Tensor, valid: Tensor, stamps: Tensor) -> Tensor:
     """The authors' graph: padding zeroed at the input and after every block (and the final norm)."""
     keep = valid.unsqueeze(-1).to(x.dtype)
-    mask = attention_mask(valid, causal=kind != "bert")
+    mask = attention_mask(valid, causal=True) if kind != "bert" else _square_mask(valid)
     h = x * keep
     if kind == "tisasrec":  # dropout 0: the relation tables as the encoder builds them
         positions = positions_from_end(valid)
@@ -235,7 +255,9 @@ def test_encoders_zero_padding_once_with_the_same_states_and_gradients(
 ) -> None:
     """Padding zeroed once at the output (inputs arrive with any values on padding) gives the states, the
     zeros on padding, and the parameters' gradients of zeroing it after every block, in training (on a
-    GPU: the fused kernel, whose padded queries attend to themselves)."""
+    GPU: the fused kernel, whose padded queries attend to themselves). BERT's reference also takes the
+    square mask where padded queries attend to themselves (``_square_mask``), against its encoder's one
+    row of real keys per history."""
     torch.manual_seed(0)
     encoders = {
         "sasrec": lambda: SASRecEncoder(16, 2, 2, dropout=0.0, inner=16),
