@@ -57,7 +57,7 @@ def elementwise(h: Tensor, table: Tensor, ids: Tensor) -> Tensor:
 def chunked(mib: int) -> Callable[[Tensor, Tensor, Tensor], Tensor]:
     def logits(h: Tensor, table: Tensor, ids: Tensor) -> Tensor:
         rows = losses.sampled_chunk_rows(ids.shape[1], h.shape[1], mib << 20)
-        out: Tensor = losses._SampledLogits.apply(h, table, ids, rows)
+        out: Tensor = losses._SampledLogits.apply(h, table, ids, rows, False)
         return out
 
     return logits

@@ -5,8 +5,10 @@
 * ``max_len`` grows (50 ... 1000) on ``ml-1m-head``, whose histories are long (PARTIAL MovieLens-1M);
 * the catalogue grows (10^4 ... 10^6 items): the real interactions of ``s3rec-beauty`` with their items
   spread over N synthetic ids (many-to-one below the real catalogue), comparing full-softmax CE (chunked,
-  and the code before chunking while memory allows) with sampled softmax, plus full-ranking evaluation
-  and top-100 recommendations for every user (`recommend-batch`);
+  and the code before chunking while memory allows) with sampled losses (a sampled softmax over 100
+  negatives, BCE with one: Adam, and lazy Adam on the item rows each batch takes,
+  ``training.sparse_item_updates``), plus full-ranking evaluation and top-100 recommendations for every
+  user (`recommend-batch`);
 * ``ce_memory``: s3rec-beauty CE with its real catalogue, chunked vs the code before, one full epoch.
 
 Every point runs in a fresh subprocess (``--point JSON``): data arrays prepared once by the parent, a
@@ -69,6 +71,9 @@ from seqrec.training.trainer import Trainer
 SWEEPS = ("interactions", "max_len", "catalogue", "ce_memory")
 ML1M = {"hidden": 50, "blocks": 2, "heads": 1, "dropout": 0.2, "batch_size": 128}  # SASRec paper, ML-1M
 BEAUTY = {"hidden": 64, "blocks": 2, "heads": 2, "dropout": 0.2, "batch_size": 256}  # peers' Beauty sizes
+SAMPLED_SERIES = (("sampled_softmax", 100), ("bce", 1))
+"""The catalogue sweep's sampled losses (loss, negatives per position), each with Adam and with lazy Adam on
+the rows a batch takes (``training.sparse_item_updates``)."""
 
 
 def one_piece_ce(
@@ -165,15 +170,17 @@ def plan(preset: str, sweeps: list[str]) -> list[dict[str, Any]]:
         whole_epochs = {**base, "batches": batches if smoke else None}
         for n in sizes:
             add("catalogue", "ce (chunked)", n, num_items=n, loss="ce", **base)
-            add(
-                "catalogue",
-                "sampled_softmax 100",
-                n,
-                num_items=n,
-                loss="sampled_softmax",
-                num_negatives=100,
-                **whole_epochs,
-            )
+            for (loss, k), sparse in itertools.product(SAMPLED_SERIES, (False, True)):
+                add(
+                    "catalogue",
+                    f"{loss} {k}" + (", sparse updates" if sparse else ""),
+                    n,
+                    num_items=n,
+                    loss=loss,
+                    num_negatives=k,
+                    sparse_item_updates=sparse,
+                    **whole_epochs,
+                )
             if n <= (100_000 if not gpu else 300_000):
                 add(
                     "catalogue", "ce (before: one piece)", n, num_items=n, loss="ce", ce_impl="before", **base
@@ -354,6 +361,7 @@ def run_point(spec: dict[str, Any], arrays: Path) -> dict[str, Any]:
                 "loss": spec["loss"],
                 "num_negatives": spec.get("num_negatives", 1),
                 "batch_size": spec["batch_size"],
+                "sparse_item_updates": spec.get("sparse_item_updates", False),
             },
         }
     )

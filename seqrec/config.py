@@ -311,6 +311,31 @@ class TrainingConfig(_Strict):
     """Validation metric (full-ranking protocol) used for early stopping and best-checkpoint choice."""
     lr_step_epochs: PositiveInt | None = None
     """Step schedule: multiply the learning rate by 0.1 every this many epochs (``None``: constant)."""
+    sparse_item_updates: bool = False
+    """Step only the item-table rows that a batch touches (its input items, targets and sampled
+    negatives): the table gets sparse gradients and PyTorch's lazy Adam (``torch.optim.SparseAdam``), the
+    other parameters Adam. Adam moves every row at every step (its moments decay where the gradient is
+    zero), so each step costs O(catalogue); lazy Adam updates a row's moments only when the row is in a
+    batch, which is not the papers' optimiser (the results differ), and makes steps over catalogues of
+    10^5-10^6 items independent of the catalogue's size (``benchmarks/results/scaling.md``). For the
+    sampled losses (bce, sampled_softmax, gbce), and models that score with their item embedding itself
+    (SASRec, TiSASRec, SAS-FPT); without weight decay or gradient clipping, which lazy Adam and sparse
+    gradients do not take."""
+
+    @model_validator(mode="after")
+    def _sparse_updates_need_sampled_losses(self) -> TrainingConfig:
+        if not self.sparse_item_updates:
+            return self
+        problems = []
+        if self.loss == "ce":
+            problems.append("a sampled loss (bce, sampled_softmax or gbce; ce scores every item)")
+        if self.weight_decay:
+            problems.append("weight_decay 0 (lazy Adam has none)")
+        if self.grad_clip is not None:
+            problems.append("no grad_clip (a sparse gradient has no norm in PyTorch's clipping)")
+        if problems:
+            raise ValueError("sparse_item_updates needs " + "; ".join(problems))
+        return self
 
 
 class EvaluationConfig(_Strict):

@@ -22,6 +22,7 @@ import math
 from typing import Any, ClassVar, Literal, cast
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
@@ -30,9 +31,13 @@ from seqrec.nn.dropout import Dropout
 IndexKind = Literal["item", "user"]
 
 
-def take_rows(table: Tensor, ids: Tensor) -> Tensor:
+def take_rows(table: Tensor, ids: Tensor, sparse: bool = False) -> Tensor:
     """``table[ids]``, ``[*ids.shape, D]``, by ``index_select``: its backward adds rows in place
-    (``index_add_``), where ``F.embedding``'s sorts the ids first (see ``_CPULookup``)."""
+    (``index_add_``), where ``F.embedding``'s sorts the ids first (see ``_CPULookup``). ``sparse``: the
+    table's gradient is a sparse tensor of the rows taken (``F.embedding``'s;
+    ``training.sparse_item_updates``)."""
+    if sparse:
+        return F.embedding(ids, table, sparse=True)
     return table.index_select(0, ids.reshape(-1)).view(*ids.shape, table.shape[1])
 
 
@@ -64,8 +69,9 @@ class _CPULookup(torch.autograd.Function):
 
 class Embedding(nn.Embedding):
     """``nn.Embedding`` whose lookup on the CPU, where a gradient is formed, takes ``_CPULookup`` (a faster
-    backward, the same gradients); inference, other devices, and the options seqrec never sets
-    (``max_norm``, ``scale_grad_by_freq``, ``sparse``) keep PyTorch's."""
+    backward, the same gradients); inference, other devices, ``sparse`` (set for
+    ``training.sparse_item_updates``) and the options seqrec never sets (``max_norm``,
+    ``scale_grad_by_freq``) keep PyTorch's."""
 
     def forward(self, ids: Tensor) -> Tensor:
         plain = self.max_norm is None and not self.scale_grad_by_freq and not self.sparse

@@ -129,10 +129,12 @@ class _SampledLogits(torch.autograd.Function):
         dL/dtable[i] += g[t, k] h[t]   for every (t, k) with ids[t, k] = i   (``index_add_``)
 
     Only ``h``, ``ids`` and the table (no copy) are saved. Same sums as autograd's, in float32 even under
-    autocast (the product is ``T K D``: nothing for bf16 to win)."""
+    autocast (the product is ``T K D``: nothing for bf16 to win). ``sparse``: the table's gradient is a
+    sparse tensor of the distinct rows in ``ids`` (``training.sparse_item_updates``), the same sums added
+    into those rows alone."""
 
     @staticmethod
-    def forward(ctx: Any, h: Tensor, table: Tensor, ids: Tensor, rows: int) -> Tensor:
+    def forward(ctx: Any, h: Tensor, table: Tensor, ids: Tensor, rows: int, sparse: bool) -> Tensor:
         dtype = torch.promote_types(torch.float32, torch.promote_types(h.dtype, table.dtype))
         hc, tc = h.to(dtype), table.to(dtype)
         out = hc.new_empty(ids.shape)  # [T, K]
@@ -142,29 +144,40 @@ class _SampledLogits(torch.autograd.Function):
                 block = take_rows(tc, ids[s:e])  # [r, K, D]
                 torch.bmm(block, hc[s:e].unsqueeze(-1), out=out[s:e].unsqueeze(-1))
         ctx.save_for_backward(hc, tc, ids)
-        ctx.rows, ctx.dtypes = rows, (h.dtype, table.dtype)
+        ctx.rows, ctx.dtypes, ctx.sparse = rows, (h.dtype, table.dtype), sparse
         return out
 
     @staticmethod
     @once_differentiable
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None, None]:
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None, None, None]:
         h, table, ids = ctx.saved_tensors
         need_h, need_table = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         grad = grad.to(h.dtype)
         grad_h = torch.empty_like(h) if need_h else None
-        grad_table = torch.zeros_like(table) if need_table else None
+        grad_rows, slots, taken = None, ids, None  # the gradient's rows, and each id's row among them
+        if need_table and ctx.sparse:
+            taken, slots = torch.unique(ids, return_inverse=True)  # [R], [T, K]
+            grad_rows = table.new_zeros(len(taken), table.shape[1])  # [R, D]
+        elif need_table:
+            grad_rows = torch.zeros_like(table)  # [N + 1, D]
         with torch.autocast(h.device.type, enabled=False):
             for s in range(0, ids.shape[0], ctx.rows):
                 e = min(s + ctx.rows, ids.shape[0])
                 if grad_h is not None:
                     block = take_rows(table, ids[s:e])  # [r, K, D]
                     torch.bmm(grad[s:e].unsqueeze(1), block, out=grad_h[s:e].unsqueeze(1))
-                if grad_table is not None:
+                if grad_rows is not None:
                     added = grad[s:e].unsqueeze(-1) * h[s:e].unsqueeze(1)  # [r, K, D]: g[t, k] h[t]
-                    grad_table.index_add_(0, ids[s:e].reshape(-1), added.view(-1, h.shape[1]))
+                    grad_rows.index_add_(0, slots[s:e].reshape(-1), added.view(-1, h.shape[1]))
+        grad_table = grad_rows
+        if grad_rows is not None and taken is not None:
+            grad_table = torch.sparse_coo_tensor(  # torch.unique's rows: distinct and sorted, coalesced
+                taken.unsqueeze(0), grad_rows, table.shape, is_coalesced=True, check_invariants=False
+            )
         return (
             None if grad_h is None else grad_h.to(ctx.dtypes[0]),
             None if grad_table is None else grad_table.to(ctx.dtypes[1]),
+            None,
             None,
             None,
         )
@@ -176,25 +189,28 @@ def sampled_chunk_rows(items_per_position: int, width: int, budget: int) -> int:
     return max(1, budget // (4 * items_per_position * width))
 
 
-def sampled_logits(h: Tensor, table: Tensor, ids: Tensor) -> Tensor:
-    """``h [T, D]`` dotted with the table rows ``ids [T, K]`` of each position: ``[T, K]``."""
+def sampled_logits(h: Tensor, table: Tensor, ids: Tensor, sparse: bool = False) -> Tensor:
+    """``h [T, D]`` dotted with the table rows ``ids [T, K]`` of each position: ``[T, K]``; ``sparse``: the
+    table's gradient as a sparse tensor of the rows taken (``training.sparse_item_updates``)."""
     if ids.shape[1] <= ELEMENTWISE_NEGATIVES:
-        return (h.unsqueeze(1) * take_rows(table, ids)).sum(-1)
+        return (h.unsqueeze(1) * take_rows(table, ids, sparse)).sum(-1)
     if h.device.type == "cpu":
         rows = sampled_chunk_rows(ids.shape[1], h.shape[1], SAMPLED_CHUNK_BYTES)
     else:  # one chunk: fewer kernel launches
         rows = max(1, ids.shape[0])
-    return cast(Tensor, _SampledLogits.apply(h, table, ids, rows))
+    return cast(Tensor, _SampledLogits.apply(h, table, ids, rows, sparse))
 
 
-def _target_and_sampled_logits(h: Tensor, t: Tensor, n: Tensor, table: Tensor) -> tuple[Tensor, Tensor]:
+def _target_and_sampled_logits(
+    h: Tensor, t: Tensor, n: Tensor, table: Tensor, sparse: bool
+) -> tuple[Tensor, Tensor]:
     """The gathered states' logits for their targets ``[T]`` and their sampled items ``[T, K]``.
 
     Above ``ELEMENTWISE_NEGATIVES`` the targets go through ``sampled_logits`` with the negatives, as a
     first column: one table-sized gradient per batch instead of two added together."""
     if n.shape[1] <= ELEMENTWISE_NEGATIVES:
-        return (h * take_rows(table, t)).sum(-1), sampled_logits(h, table, n)
-    logits = sampled_logits(h, table, torch.cat([t.unsqueeze(1), n], dim=1))  # [T, 1 + K]
+        return (h * take_rows(table, t, sparse)).sum(-1), sampled_logits(h, table, n, sparse)
+    logits = sampled_logits(h, table, torch.cat([t.unsqueeze(1), n], dim=1), sparse)  # [T, 1 + K]
     return logits[:, 0], logits[:, 1:]
 
 
@@ -204,21 +220,30 @@ def _require(negatives: Tensor | None, name: str) -> Tensor:
     return negatives
 
 
-class BCELoss:
+class _SampledLoss:
+    """A loss over each target and its sampled negatives. ``sparse_table``: the item table's gradient is a
+    sparse tensor of the rows the batch takes (``training.sparse_item_updates``)."""
+
     needs_negatives = True
 
+    def __init__(self, sparse_table: bool = False) -> None:
+        self.sparse_table = sparse_table
+
+
+class BCELoss(_SampledLoss):
     def __call__(
         self, hidden: Tensor, targets: Tensor, negatives: Tensor | None, table: Tensor, weight: Weight = 1.0
     ) -> Tensor:
         h, t, n = _gather(hidden, targets, negatives)
-        pos, neg = _target_and_sampled_logits(h, t, _require(n, "bce"), table)  # [T], [T, K]
+        pos, neg = _target_and_sampled_logits(
+            h, t, _require(n, "bce"), table, self.sparse_table
+        )  # [T], [T, K]
         return _weighted(-(F.logsigmoid(pos) + F.logsigmoid(-neg).sum(-1)).mean(), weight)
 
 
-class GBCELoss:
-    needs_negatives = True
-
-    def __init__(self, num_items: int, num_negatives: int, t: float) -> None:
+class GBCELoss(_SampledLoss):
+    def __init__(self, num_items: int, num_negatives: int, t: float, sparse_table: bool = False) -> None:
+        super().__init__(sparse_table)
         alpha = num_negatives / max(num_items - 1, 1)
         self.beta = alpha * (t * (1.0 - 1.0 / alpha) + 1.0 / alpha)
 
@@ -226,7 +251,7 @@ class GBCELoss:
         self, hidden: Tensor, targets: Tensor, negatives: Tensor | None, table: Tensor, weight: Weight = 1.0
     ) -> Tensor:
         h, t, n = _gather(hidden, targets, negatives)
-        pos, neg = _target_and_sampled_logits(h, t, _require(n, "gbce"), table)  # [T], [T, K]
+        pos, neg = _target_and_sampled_logits(h, t, _require(n, "gbce"), table, self.sparse_table)
         return _weighted(-(self.beta * F.logsigmoid(pos) + F.logsigmoid(-neg).sum(-1)).mean(), weight)
 
 
@@ -582,29 +607,32 @@ class _ChunkedCrossEntropy(torch.autograd.Function):
         return grads[0], grads[1], None, None, None, None, None
 
 
-class SampledSoftmax:
-    needs_negatives = True
-
+class SampledSoftmax(_SampledLoss):
     def __call__(
         self, hidden: Tensor, targets: Tensor, negatives: Tensor | None, table: Tensor, weight: Weight = 1.0
     ) -> Tensor:
         h, t, n = _gather(hidden, targets, negatives)
         n = _require(n, "sampled_softmax")
-        pos, neg = _target_and_sampled_logits(h, t, n, table)  # [T], [T, K]
+        pos, neg = _target_and_sampled_logits(h, t, n, table, self.sparse_table)  # [T], [T, K]
         neg = neg.masked_fill(n == t[:, None], float("-inf"))
         logits = torch.cat([pos[:, None], neg], dim=1)  # [T, 1 + K]
         return _weighted(F.cross_entropy(logits, torch.zeros_like(t)), weight)
 
 
-def make_loss(name: str, *, num_items: int, num_negatives: int, gbce_t: float = 0.75) -> SequenceLoss:
+def make_loss(
+    name: str, *, num_items: int, num_negatives: int, gbce_t: float = 0.75, sparse_table: bool = False
+) -> SequenceLoss:
+    """The loss ``name``; ``sparse_table``: a sampled loss whose item-table gradient is sparse."""
+    if sparse_table and name not in ("bce", "sampled_softmax", "gbce"):
+        raise ValueError(f"loss {name!r} scores every item: its table gradient is dense")
     if name == "bce":
-        return BCELoss()
+        return BCELoss(sparse_table)
     if name == "ce":
         return FullCrossEntropy()
     if name == "sampled_softmax":
-        return SampledSoftmax()
+        return SampledSoftmax(sparse_table)
     if name == "gbce":
-        return GBCELoss(num_items, num_negatives, gbce_t)
+        return GBCELoss(num_items, num_negatives, gbce_t, sparse_table)
     raise ValueError(f"unknown loss {name!r}: expected bce, ce, sampled_softmax or gbce")
 
 

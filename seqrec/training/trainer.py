@@ -32,6 +32,7 @@ from seqrec.evaluation.evaluator import evaluate
 from seqrec.io import atomic_write
 from seqrec.models import OBJECTIVE_OF, objective_options
 from seqrec.models.base import SequenceModel
+from seqrec.nn.embeddings import ItemEmbedding
 from seqrec.nn.losses import DenseCrossEntropy, SequenceLoss, Weight, make_loss
 from seqrec.runtime import RuntimeOptions
 from seqrec.training.checkpoint import save_weights, state_to_cpu
@@ -103,7 +104,11 @@ class Trainer:
         self.device = runtime.torch_device()
         tc = config.training
         self.loss = make_loss(
-            tc.loss, num_items=data.num_items, num_negatives=tc.num_negatives, gbce_t=tc.gbce_t
+            tc.loss,
+            num_items=data.num_items,
+            num_negatives=tc.num_negatives,
+            gbce_t=tc.gbce_t,
+            sparse_table=tc.sparse_item_updates,
         )
         self.objective = build_objective(config.model.name, data, config, self.loss)
         self.trainable = trainable_parameters(model)  # transfer strategies freeze some
@@ -112,14 +117,26 @@ class Trainer:
         if runtime.cuda_graphs:  # the step held in a CUDA graph (seqrec.training.graphs)
             check_graphs(config, data.num_items, self.device)
             self.loss = DenseCrossEntropy()  # the same CE, every position at once; the same batches
-        self.optimizer = torch.optim.Adam(
-            self.trainable,
-            lr=tc.lr,
-            betas=tc.betas,
-            weight_decay=tc.weight_decay,
-            fused=self.device.type in FUSED_ADAM_DEVICES,
-            capturable=runtime.cuda_graphs,
-        )
+        sparse = sparse_item_table(model, config.model.name) if tc.sparse_item_updates else None
+        sparse_rows = [p for p in self.trainable if p is sparse]
+        self.optimizers: list[torch.optim.Optimizer] = []
+        """Adam over the parameters; with ``training.sparse_item_updates``, Adam over all but the item
+        table and lazy Adam over the table (either may be missing where a transfer strategy froze its
+        parameters). Stepped together."""
+        if len(sparse_rows) < len(self.trainable):
+            self.optimizers.append(
+                torch.optim.Adam(
+                    [p for p in self.trainable if p is not sparse],
+                    lr=tc.lr,
+                    betas=tc.betas,
+                    weight_decay=tc.weight_decay,
+                    fused=self.device.type in FUSED_ADAM_DEVICES,
+                    capturable=runtime.cuda_graphs,
+                )
+            )
+        if sparse_rows:
+            self.optimizers.append(torch.optim.SparseAdam(sparse_rows, lr=tc.lr, betas=tc.betas))
+        self.optimizer = self.optimizers[0]
         self.graphed = (
             GraphedStep(
                 self.step, self.optimizer, rows=tc.batch_size, width=config.model.max_len, device=self.device
@@ -127,10 +144,13 @@ class Trainer:
             if runtime.cuda_graphs
             else None
         )
-        self.scheduler = (
-            torch.optim.lr_scheduler.StepLR(self.optimizer, step_size=tc.lr_step_epochs, gamma=0.1)
+        self.schedulers = (
+            [
+                torch.optim.lr_scheduler.StepLR(o, step_size=tc.lr_step_epochs, gamma=0.1)
+                for o in self.optimizers
+            ]
             if tc.lr_step_epochs is not None
-            else None
+            else []
         )
         self.rng = np.random.default_rng(runtime.seed)
         self.targets_seen, self.batches_seen = 0, 0  # for training.equal_target_weights
@@ -144,11 +164,13 @@ class Trainer:
             self.device.type, dtype=torch.bfloat16, enabled=bf16, cache_enabled=autocast_cache
         ):
             loss = self.model.training_loss(batch.to(self.device), self.loss, weight)
-        self.optimizer.zero_grad(set_to_none=True)
+        for optimizer in self.optimizers:
+            optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.config.training.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(self.trainable, self.config.training.grad_clip)
-        self.optimizer.step()
+        for optimizer in self.optimizers:
+            optimizer.step()
         return loss.detach().float()
 
     def batch_weight(self, batch: TrainBatch) -> float:
@@ -190,8 +212,8 @@ class Trainer:
         if not math.isfinite(mean):
             raise FloatingPointError(f"epoch {epoch}: training loss became {mean}")
         lr = self.optimizer.param_groups[0]["lr"]
-        if self.scheduler is not None:
-            self.scheduler.step()
+        for scheduler in self.schedulers:
+            scheduler.step()
         return {
             "epoch": epoch,
             "loss": mean,
@@ -312,6 +334,22 @@ def check_graphs(config: RunConfig, num_items: int, device: torch.device) -> Non
         )
     if problems:
         raise ValueError("runtime.cuda_graphs needs " + "; ".join(problems))
+
+
+def sparse_item_table(model: SequenceModel, name: str) -> torch.Tensor:
+    """The item embedding's weight that ``model`` scores with, its lookups switched to sparse gradients
+    (``training.sparse_item_updates``); the losses' gathers are made sparse by ``make_loss``. A clear
+    error where the model scores through a table derived from it (BERT4Rec's output bias column, SSE-PT's
+    column of ones, text-based items), whose gradient is dense."""
+    table = model.item_table()
+    for module in model.modules():
+        if isinstance(module, ItemEmbedding) and module.weight is table:
+            module.sparse = True  # nn.Embedding's own switch: F.embedding(..., sparse=True)
+            return module.weight
+    raise ValueError(
+        f"training.sparse_item_updates: model {name!r} scores items through a table derived from its "
+        "item embedding, whose gradient is dense (models that take it: sasrec, tisasrec, sasfpt)"
+    )
 
 
 def trainable_parameters(model: torch.nn.Module) -> list[torch.nn.Parameter]:

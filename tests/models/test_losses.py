@@ -1,4 +1,5 @@
 import math
+from typing import Any
 
 import pytest
 import torch
@@ -47,13 +48,15 @@ def test_gbce_beta_and_limits() -> None:
     assert g(h, t, n, e).item() == pytest.approx(expected, rel=1e-6)
 
 
+@pytest.mark.parametrize("sparse", [False, True])
 @pytest.mark.parametrize("k", [1, 3, losses.ELEMENTWISE_NEGATIVES + 4])
 @pytest.mark.parametrize("chunk_rows", [None, 3])
 def test_sampled_logits_and_gradients_are_autograds_on_both_paths(
-    k: int, chunk_rows: int | None, monkeypatch: pytest.MonkeyPatch
+    k: int, chunk_rows: int | None, sparse: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Both paths (and ``_SampledLogits`` in one chunk or in chunks of 3 positions, the last one short)
-    give the dot products and the gradients that autograd forms from the gathered rows."""
+    give the dot products and the gradients that autograd forms from the gathered rows; ``sparse``: the
+    table's gradient as a sparse tensor of the rows taken, the same values."""
     if chunk_rows is not None:  # the budget counts float32 rows of width 5
         monkeypatch.setattr(losses, "SAMPLED_CHUNK_BYTES", chunk_rows * 4 * k * 5)
     gen = torch.Generator().manual_seed(k)
@@ -63,10 +66,15 @@ def test_sampled_logits_and_gradients_are_autograds_on_both_paths(
     expected = torch.stack([table[ids[t]] @ h[t] for t in range(7)])  # [T, K]
     g = torch.randn(7, k, generator=gen, dtype=torch.float64)
     want = torch.autograd.grad(expected, (h, table), g)
-    got = losses.sampled_logits(h, table, ids)
+    got = losses.sampled_logits(h, table, ids, sparse)
     torch.testing.assert_close(got, expected)
-    for a, b in zip(torch.autograd.grad(got, (h, table), g), want, strict=True):
-        torch.testing.assert_close(a, b)
+    grad_h, grad_table = torch.autograd.grad(got, (h, table), g)
+    assert grad_table.is_sparse == sparse
+    if sparse:
+        assert set(grad_table.coalesce().indices()[0].tolist()) <= set(ids.flatten().tolist())
+        grad_table = grad_table.to_dense()
+    torch.testing.assert_close(grad_h, want[0])
+    torch.testing.assert_close(grad_table, want[1])
 
 
 @pytest.mark.parametrize("loss", [BCELoss(), GBCELoss(30, 20, 0.75), SampledSoftmax()])
@@ -92,6 +100,28 @@ def test_sampled_losses_take_the_same_values_and_gradients_on_both_paths(
     monkeypatch.setattr(losses, "ELEMENTWISE_NEGATIVES", 64)
     for a, b in zip(chunked, values(), strict=True):
         torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("make", [BCELoss, lambda sparse: GBCELoss(30, 20, 0.75, sparse), SampledSoftmax])
+@pytest.mark.parametrize("negatives", [3, 20])
+def test_sampled_losses_with_a_sparse_table_gradient(make: Any, negatives: int) -> None:
+    """``sparse_table``: the same loss and gradients, the table's as a sparse tensor of the rows that
+    the batch's targets and negatives take (both logit paths: elementwise at 3 negatives, chunked at 20)."""
+    gen = torch.Generator().manual_seed(4)
+    hidden = torch.randn(3, 6, 8, generator=gen, dtype=torch.float64, requires_grad=True)
+    table = torch.randn(31, 8, generator=gen, dtype=torch.float64, requires_grad=True)
+    targets = torch.randint(0, 31, (3, 6), generator=gen)
+    sampled = torch.randint(1, 31, (3, 6, negatives), generator=gen)
+    dense, sparse = make(False), make(True)
+    want = torch.autograd.grad(dense(hidden, targets, sampled, table), (hidden, table))
+    value = sparse(hidden, targets, sampled, table)
+    grad_h, grad_table = torch.autograd.grad(value, (hidden, table))
+    torch.testing.assert_close(value, dense(hidden, targets, sampled, table))
+    torch.testing.assert_close(grad_h, want[0])
+    assert grad_table.is_sparse
+    taken = targets[targets > 0].tolist() + sampled[targets > 0].flatten().tolist()
+    assert set(grad_table.coalesce().indices()[0].tolist()) <= set(taken)
+    torch.testing.assert_close(grad_table.to_dense(), want[1])
 
 
 def test_sampled_logits_are_float32_under_bf16_autocast() -> None:
