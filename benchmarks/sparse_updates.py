@@ -12,7 +12,7 @@ heads, dropout 0.2, batches of 256, lr 1e-3) with each optimiser and seed for a 
 ranking (seen items removed) and against 100 uniformly sampled negatives. Writes
 ``benchmarks/results/sparse_updates_<dataset>_<loss>.{json,md}``.
 
-    python -m benchmarks.sparse_updates --dataset s3rec-beauty --loss bce --negatives 1 --epochs 25
+    python -m benchmarks.sparse_updates --dataset s3rec-beauty --loss bce --negatives 1 --epochs 100
 """
 
 from __future__ import annotations
@@ -81,8 +81,8 @@ def main() -> None:
     p.add_argument("--dataset", default="s3rec-beauty")
     p.add_argument("--loss", default="bce", choices=["bce", "sampled_softmax", "gbce"])
     p.add_argument("--negatives", type=int, default=1, help="negatives per position")
-    p.add_argument("--epochs", type=int, default=25)
-    p.add_argument("--eval-every", type=int, default=5)
+    p.add_argument("--epochs", type=int, default=100)
+    p.add_argument("--eval-every", type=int, default=10)
     p.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
     p.add_argument("--threads", type=int, default=2)
     a = p.parse_args()

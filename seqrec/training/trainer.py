@@ -2,7 +2,8 @@
 
 Each epoch draws batches from the objective (data side, chosen and configured by the model's registry
 entry), computes the configured loss, steps Adam (with optional gradient clipping; with
-``lr_step_epochs`` the learning rate is multiplied by 0.1 every that many epochs), and every
+``lr_step_epochs`` the learning rate is multiplied by 0.1 every that many epochs; with
+``sparse_item_updates`` lazy Adam on the item rows each batch takes), and every
 ``eval_every`` epochs validates with full ranking. The best validation state is kept (in memory and,
 with a run directory, as ``model.safetensors``); training stops after ``patience`` validations without
 improvement. Progress goes to tqdm, TensorBoard scalars, a JSON-lines log and a PNG of the curves.
@@ -118,25 +119,10 @@ class Trainer:
             check_graphs(config, data.num_items, self.device)
             self.loss = DenseCrossEntropy()  # the same CE, every position at once; the same batches
         sparse = sparse_item_table(model, config.model.name) if tc.sparse_item_updates else None
-        sparse_rows = [p for p in self.trainable if p is sparse]
-        self.optimizers: list[torch.optim.Optimizer] = []
-        """Adam over the parameters; with ``training.sparse_item_updates``, Adam over all but the item
-        table and lazy Adam over the table (either may be missing where a transfer strategy froze its
-        parameters). Stepped together."""
-        if len(sparse_rows) < len(self.trainable):
-            self.optimizers.append(
-                torch.optim.Adam(
-                    [p for p in self.trainable if p is not sparse],
-                    lr=tc.lr,
-                    betas=tc.betas,
-                    weight_decay=tc.weight_decay,
-                    fused=self.device.type in FUSED_ADAM_DEVICES,
-                    capturable=runtime.cuda_graphs,
-                )
-            )
-        if sparse_rows:
-            self.optimizers.append(torch.optim.SparseAdam(sparse_rows, lr=tc.lr, betas=tc.betas))
+        self.optimizers = build_optimizers(self.trainable, sparse, config, self.device, runtime.cuda_graphs)
+        """Stepped together: Adam, and lazy Adam on the item table with ``training.sparse_item_updates``."""
         self.optimizer = self.optimizers[0]
+        """The first: the learning rate the log reads, the one CUDA graphs capture (Adam alone there)."""
         self.graphed = (
             GraphedStep(
                 self.step, self.optimizer, rows=tc.batch_size, width=config.model.max_len, device=self.device
@@ -350,6 +336,38 @@ def sparse_item_table(model: SequenceModel, name: str) -> torch.Tensor:
         f"training.sparse_item_updates: model {name!r} scores items through a table derived from its "
         "item embedding, whose gradient is dense (models that take it: sasrec, tisasrec, sasfpt)"
     )
+
+
+def build_optimizers(
+    trainable: list[torch.nn.Parameter],
+    sparse: torch.Tensor | None,
+    config: RunConfig,
+    device: torch.device,
+    capturable: bool = False,
+) -> list[torch.optim.Optimizer]:
+    """Adam over ``trainable``; where the ``sparse`` item table is among them, Adam over the others and
+    PyTorch's lazy Adam (``torch.optim.SparseAdam``) over the table. Either may be missing where a transfer
+    strategy froze its parameters. ``capturable``: Adam's step counts on the device (CUDA graphs)."""
+    tc = config.training
+    dense = [p for p in trainable if p is not sparse]
+    optimizers: list[torch.optim.Optimizer] = []
+    if dense:
+        fused = device.type in FUSED_ADAM_DEVICES
+        optimizers.append(
+            torch.optim.Adam(
+                dense,
+                lr=tc.lr,
+                betas=tc.betas,
+                weight_decay=tc.weight_decay,
+                fused=fused,
+                capturable=capturable,
+            )
+        )
+    if len(dense) < len(trainable):
+        optimizers.append(
+            torch.optim.SparseAdam([p for p in trainable if p is sparse], lr=tc.lr, betas=tc.betas)
+        )
+    return optimizers
 
 
 def trainable_parameters(model: torch.nn.Module) -> list[torch.nn.Parameter]:

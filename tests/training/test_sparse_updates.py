@@ -11,7 +11,7 @@ from seqrec.models import build_model
 from seqrec.training.trainer import Trainer
 
 
-def _trainer(dataset: SequenceDataset, quiet: RuntimeOptions, model: str, loss: str) -> Trainer:
+def _trainer(dataset: SequenceDataset, runtime: RuntimeOptions, model: str, loss: str) -> Trainer:
     cfg = build_config(
         {
             "data": {},
@@ -19,18 +19,19 @@ def _trainer(dataset: SequenceDataset, quiet: RuntimeOptions, model: str, loss: 
             "training": {"loss": loss, "num_negatives": 20, "batch_size": 8, "sparse_item_updates": True},
         }
     )
-    return Trainer(build_model(cfg.model, dataset.num_items, dataset.num_users), dataset, cfg, quiet)
+    built = build_model(cfg.model, dataset.num_items, dataset.num_users).to(runtime.torch_device())
+    return Trainer(built, dataset, cfg, runtime)
 
 
 @pytest.mark.parametrize(("model", "loss"), [("sasrec", "sampled_softmax"), ("tisasrec", "bce")])
 def test_a_step_moves_only_the_item_rows_of_its_batch(
-    dataset: SequenceDataset, quiet: RuntimeOptions, model: str, loss: str
+    dataset: SequenceDataset, device: torch.device, model: str, loss: str
 ) -> None:
     """After an epoch of steps (rows it took have Adam moments), one more step changes exactly the table
     rows that its inputs, targets and negatives take, where Adam would also move the others with momentum;
     the other parameters take Adam's dense step."""
     torch.manual_seed(0)
-    trainer = _trainer(dataset, quiet, model, loss)
+    trainer = _trainer(dataset, RuntimeOptions(device=device.type, progress=False, seed=7), model, loss)
     assert [type(o).__name__ for o in trainer.optimizers] == ["Adam", "SparseAdam"]
     table = trainer.model.item_table()
     for batch in trainer.objective.epoch(8, trainer.rng):
@@ -41,8 +42,9 @@ def test_a_step_moves_only_the_item_rows_of_its_batch(
     others = [p.detach().clone() for p in dense]
     trainer.step(batch, 1.0)
     assert table.grad is not None and table.grad.is_sparse
-    taken = torch.cat([batch.items.flatten(), batch.targets.flatten(), batch.negatives.flatten()])  # type: ignore[union-attr]
-    moved = (table.detach() != before).any(1)
+    assert batch.negatives is not None
+    taken = torch.cat([batch.items.flatten(), batch.targets.flatten(), batch.negatives.flatten()])
+    moved = (table.detach() != before).any(1).cpu()
     expected = torch.zeros_like(moved)
     expected[taken] = True
     expected[0] = False  # padding: no gradient
