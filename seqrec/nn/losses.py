@@ -235,9 +235,8 @@ class BCELoss(_SampledLoss):
         self, hidden: Tensor, targets: Tensor, negatives: Tensor | None, table: Tensor, weight: Weight = 1.0
     ) -> Tensor:
         h, t, n = _gather(hidden, targets, negatives)
-        pos, neg = _target_and_sampled_logits(
-            h, t, _require(n, "bce"), table, self.sparse_table
-        )  # [T], [T, K]
+        n = _require(n, "bce")
+        pos, neg = _target_and_sampled_logits(h, t, n, table, self.sparse_table)  # [T], [T, K]
         return _weighted(-(F.logsigmoid(pos) + F.logsigmoid(-neg).sum(-1)).mean(), weight)
 
 
@@ -251,7 +250,8 @@ class GBCELoss(_SampledLoss):
         self, hidden: Tensor, targets: Tensor, negatives: Tensor | None, table: Tensor, weight: Weight = 1.0
     ) -> Tensor:
         h, t, n = _gather(hidden, targets, negatives)
-        pos, neg = _target_and_sampled_logits(h, t, _require(n, "gbce"), table, self.sparse_table)
+        n = _require(n, "gbce")
+        pos, neg = _target_and_sampled_logits(h, t, n, table, self.sparse_table)  # [T], [T, K]
         return _weighted(-(self.beta * F.logsigmoid(pos) + F.logsigmoid(-neg).sum(-1)).mean(), weight)
 
 
