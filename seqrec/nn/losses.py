@@ -130,8 +130,8 @@ class _SampledLogits(torch.autograd.Function):
 
     Only ``h``, ``ids`` and the table (no copy) are saved. Same sums as autograd's, in float32 even under
     autocast (the product is ``T K D``: nothing for bf16 to win). ``sparse``: the table's gradient is a
-    sparse tensor of the distinct rows in ``ids`` (``training.sparse_item_updates``), the same sums added
-    into those rows alone."""
+    sparse tensor of the distinct rows in ``ids`` (``training.sparse_item_updates``; ``distinct_rows``),
+    the same sums added into those rows alone."""
 
     @staticmethod
     def forward(ctx: Any, h: Tensor, table: Tensor, ids: Tensor, rows: int, sparse: bool) -> Tensor:
@@ -156,7 +156,7 @@ class _SampledLogits(torch.autograd.Function):
         grad_h = torch.empty_like(h) if need_h else None
         grad_rows, slots, taken = None, ids, None  # the gradient's rows, and each id's row among them
         if need_table and ctx.sparse:
-            taken, slots = torch.unique(ids, return_inverse=True)  # [R], [T, K]
+            taken, slots = distinct_rows(ids, table.shape[0])  # [R], [T, K]
             grad_rows = table.new_zeros(len(taken), table.shape[1])  # [R, D]
         elif need_table:
             grad_rows = torch.zeros_like(table)  # [N + 1, D]
@@ -171,7 +171,7 @@ class _SampledLogits(torch.autograd.Function):
                     grad_rows.index_add_(0, slots[s:e].reshape(-1), added.view(-1, h.shape[1]))
         grad_table = grad_rows
         if grad_rows is not None and taken is not None:
-            grad_table = torch.sparse_coo_tensor(  # torch.unique's rows: distinct and sorted, coalesced
+            grad_table = torch.sparse_coo_tensor(  # distinct rows in ascending order: coalesced
                 taken.unsqueeze(0), grad_rows, table.shape, is_coalesced=True, check_invariants=False
             )
         return (
@@ -181,6 +181,19 @@ class _SampledLogits(torch.autograd.Function):
             None,
             None,
         )
+
+
+def distinct_rows(ids: Tensor, rows: int) -> tuple[Tensor, Tensor]:
+    """``torch.unique(ids, return_inverse=True)`` for ids below ``rows``: the distinct ids in ascending
+    order ``[R]`` and each id's place among them (``ids``' shape), by marking a ``[rows]`` table instead of
+    sorting the ids: a sampled softmax's batch holds over a million (256 x 50 positions, 100 negatives
+    each). The catalogue sweep of ``benchmarks/results/scaling.md`` times it (``sparse updates``)."""
+    seen = torch.zeros(rows, dtype=torch.bool, device=ids.device)
+    seen[ids.reshape(-1)] = True
+    taken = seen.nonzero().squeeze(1)  # [R], ascending
+    place = torch.empty(rows, dtype=torch.long, device=ids.device)
+    place[taken] = torch.arange(len(taken), device=ids.device)
+    return taken, place[ids]
 
 
 def sampled_chunk_rows(items_per_position: int, width: int, budget: int) -> int:

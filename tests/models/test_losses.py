@@ -102,6 +102,14 @@ def test_sampled_losses_take_the_same_values_and_gradients_on_both_paths(
         torch.testing.assert_close(a, b)
 
 
+def test_distinct_rows_are_torch_uniques() -> None:
+    gen = torch.Generator().manual_seed(5)
+    ids = torch.randint(0, 40, (6, 7), generator=gen)
+    taken, places = losses.distinct_rows(ids, 40)
+    want_taken, want_places = torch.unique(ids, return_inverse=True)
+    assert torch.equal(taken, want_taken) and torch.equal(places, want_places)
+
+
 @pytest.mark.parametrize("make", [BCELoss, lambda sparse: GBCELoss(30, 20, 0.75, sparse), SampledSoftmax])
 @pytest.mark.parametrize("negatives", [3, 20])
 def test_sampled_losses_with_a_sparse_table_gradient(make: Any, negatives: int) -> None:
