@@ -320,7 +320,8 @@ class TrainingConfig(_Strict):
     It pays where a batch takes a small share of the catalogue: SASRec with BCE and one negative on
     Beauty's sequences spread over 10^6 items, 1.90 s per epoch against 32.5 s with Adam, and flat from
     10^4 items up (``benchmarks/results/scaling.md``). With many negatives per position a batch takes most
-    rows and it is slower (a sampled softmax over 100: 6.3 s against 3.4 s at 10^4 items). For the
+    rows and it saves little or costs more (a sampled softmax over 100: 4.2 s against Adam's 3.8 s at
+    10^4 items, 19.6 against 23.0 s at 10^6). For the
     sampled losses (bce, sampled_softmax, gbce), and models that score with their item embedding itself
     (SASRec, TiSASRec, SAS-FPT); without weight decay or gradient clipping, which lazy Adam and sparse
     gradients do not take."""
