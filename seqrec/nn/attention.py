@@ -64,9 +64,8 @@ def attention_mask(valid: Tensor, causal: bool) -> Tensor:
     if not causal:
         return (valid | ~valid.any(1, keepdim=True))[:, None, None, :]  # [B, 1, 1, L]
     eye = torch.eye(length, dtype=torch.bool, device=valid.device)  # [L, L]
-    allowed = valid[:, None, :].expand(-1, length, -1) | eye  # [B, L, L]
-    allowed = allowed & torch.ones(length, length, dtype=torch.bool, device=valid.device).tril()
-    return allowed[:, None, :, :]  # [B, 1, L, L]
+    lower = torch.ones(length, length, dtype=torch.bool, device=valid.device).tril()  # [L, L]
+    return ((valid[:, None, :] | eye) & lower)[:, None, :, :]  # [B, 1, L, L]
 
 
 def attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor, dropout_p: float) -> Tensor:

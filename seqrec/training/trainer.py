@@ -350,6 +350,7 @@ def build_optimizers(
     strategy froze its parameters. ``capturable``: Adam's step counts on the device (CUDA graphs)."""
     tc = config.training
     dense = [p for p in trainable if p is not sparse]
+    table = [p for p in trainable if p is sparse]
     optimizers: list[torch.optim.Optimizer] = []
     if dense:
         fused = device.type in FUSED_ADAM_DEVICES
@@ -363,10 +364,8 @@ def build_optimizers(
                 capturable=capturable,
             )
         )
-    if len(dense) < len(trainable):
-        optimizers.append(
-            torch.optim.SparseAdam([p for p in trainable if p is sparse], lr=tc.lr, betas=tc.betas)
-        )
+    if table:
+        optimizers.append(torch.optim.SparseAdam(table, lr=tc.lr, betas=tc.betas))
     return optimizers
 
 
