@@ -75,6 +75,23 @@ def median(values: Sequence[float]) -> float:
     return float(statistics.median(values)) if values else float("nan")
 
 
+def arm_medians(
+    records: list[dict[str, Any]], runs: Sequence[str], keys: Sequence[str]
+) -> list[dict[str, Any]]:
+    """A row per run (in the order of ``runs``) and protocol of ``train_and_evaluate``'s records: the
+    medians of ``keys`` over the run's seeds."""
+    rows = []
+    for run in runs:
+        for protocol in dict.fromkeys(r["protocol"] for r in records):
+            group = [r for r in records if r["run"] == run and r["protocol"] == protocol]
+            if not group:
+                continue
+            row: dict[str, Any] = {"run": run, "seed": f"median of {len(group)}", "protocol": protocol}
+            row.update({key: statistics.median(r[key] for r in group) for key in keys})
+            rows.append(row)
+    return rows
+
+
 def median_seconds(step: Callable[[], Any], repeats: int, warmup: int = 1) -> float:
     """Median wall seconds of ``step()`` over ``repeats`` calls, after ``warmup`` untimed calls."""
     for _ in range(warmup):

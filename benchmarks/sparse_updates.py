@@ -18,10 +18,9 @@ ranking (seen items removed) and against 100 uniformly sampled negatives. Writes
 from __future__ import annotations
 
 import argparse
-import statistics
 from typing import Any
 
-from benchmarks.common import mirror, train_and_evaluate, write_results
+from benchmarks.common import arm_medians, mirror, train_and_evaluate, write_results
 from seqrec import RuntimeOptions
 
 OPTIMISERS = {"adam": False, "lazy adam (sparse_item_updates)": True}
@@ -63,17 +62,8 @@ def config(a: argparse.Namespace, sparse: bool) -> dict[str, Any]:
 
 def summary(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """A row per optimiser and protocol: the medians over seeds."""
-    rows = []
-    for run in OPTIMISERS:
-        for protocol in dict.fromkeys(r["protocol"] for r in records):
-            group = [r for r in records if r["run"] == run and r["protocol"] == protocol]
-            if not group:
-                continue
-            row: dict[str, Any] = {"run": run, "seed": f"median of {len(group)}", "protocol": protocol}
-            for key in ("HR@10", "NDCG@10", "seconds_per_epoch", "train_seconds", "peak_rss_mb"):
-                row[key] = statistics.median(r[key] for r in group)
-            rows.append(row)
-    return rows
+    keys = ("HR@10", "NDCG@10", "seconds_per_epoch", "train_seconds", "peak_rss_mb")
+    return arm_medians(records, list(OPTIMISERS), keys)
 
 
 def main() -> None:

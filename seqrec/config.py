@@ -271,6 +271,12 @@ class TrainingConfig(_Strict):
     negative_sampler: Literal["uniform", "popularity"] = "uniform"
     """How training negatives are drawn: uniform over the catalogue or in proportion to popularity
     (items in the user's history are never drawn)."""
+    logq_correction: bool = False
+    """``sampled_softmax``: subtract log(K q(j)) from each sampled item's logit, q(j) the chance that a
+    draw is item j (``seqrec.nn.losses.SampledSoftmax``), so that the K negatives estimate the rest of the
+    full softmax (Bengio & Senecal 2008; Blanc & Rendle, ICML 2018). Without it the loss treats K
+    negatives as the whole catalogue and, with ``popularity`` draws, pushes popular items down for being
+    drawn often."""
     gbce_t: Annotated[float, Field(ge=0, le=1)] = 0.75
     """Calibration parameter t of gBCE (1 = fully calibrated, 0 = plain BCE)."""
     epochs: PositiveInt = 200
@@ -325,6 +331,15 @@ class TrainingConfig(_Strict):
     sampled losses (bce, sampled_softmax, gbce), and models that score with their item embedding itself
     (SASRec, TiSASRec, SAS-FPT); without weight decay or gradient clipping, which lazy Adam and sparse
     gradients do not take."""
+
+    @model_validator(mode="after")
+    def _logq_needs_the_sampled_softmax(self) -> TrainingConfig:
+        if self.logq_correction and self.loss != "sampled_softmax":
+            raise ValueError(
+                f"logq_correction corrects the sampled softmax's negatives: it needs loss sampled_softmax "
+                f"(got {self.loss!r})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _sparse_updates_need_sampled_losses(self) -> TrainingConfig:

@@ -36,16 +36,26 @@ class NegativeSampler:
         keep = pos < limit[rows] if limit is not None else np.ones(len(rows), dtype=bool)
         self._keys = np.unique(rows[keep] * (num_items + 1) + sequences.items[keep])
         self._cdf: np.ndarray | None = None
+        self._probs: np.ndarray | None = None  # [N] popularity: the chance of drawing each item
         if kind == "popularity":
             counts = np.bincount(sequences.items[keep], minlength=num_items + 1)[1:].astype(np.float64)
             counts += 1e-12  # every item stays drawable
-            self._cdf = np.cumsum(counts) / counts.sum()
+            self._probs = counts / counts.sum()
+            self._cdf = np.cumsum(self._probs)
 
     def _draw(self, n: int, rng: np.random.Generator) -> np.ndarray:
         if self._cdf is None:
             return rng.integers(1, self.num_items + 1, size=n, dtype=np.int64)
         draws = np.searchsorted(self._cdf, rng.random(n), side="right") + 1
         return np.minimum(draws, self.num_items).astype(np.int64)
+
+    def log_probabilities(self) -> np.ndarray:
+        """``[N + 1]``: log q(i), the log of the chance that one draw (before the redraws of seen items)
+        is item ``i``, as the logQ correction of a sampled softmax needs it; row 0 (padding, never drawn)
+        is 0."""
+        out = np.zeros(self.num_items + 1, dtype=np.float64)
+        out[1:] = np.log(self._probs) if self._probs is not None else -np.log(self.num_items)
+        return out
 
     def seen(self, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Whether each (row, item) pair is among the seen pairs (same shapes)."""

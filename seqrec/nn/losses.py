@@ -74,8 +74,6 @@ graphs)."""
 class SequenceLoss(Protocol):
     """``weight`` times the mean loss over the positions with a target."""
 
-    needs_negatives: bool
-
     def __call__(
         self, hidden: Tensor, targets: Tensor, negatives: Tensor | None, table: Tensor, weight: Weight = 1.0
     ) -> Tensor: ...
@@ -237,8 +235,6 @@ class _SampledLoss:
     """A loss over each target and its sampled negatives. ``sparse_table``: the item table's gradient is a
     sparse tensor of the rows the batch takes (``training.sparse_item_updates``)."""
 
-    needs_negatives = True
-
     def __init__(self, sparse_table: bool = False) -> None:
         self.sparse_table = sparse_table
 
@@ -270,8 +266,6 @@ class GBCELoss(_SampledLoss):
 
 class FullCrossEntropy:
     """Softmax over the whole catalogue, chunked over positions (see ``CE_CHUNK_BYTES``)."""
-
-    needs_negatives = False
 
     def __init__(
         self, chunk_bytes: int | None = None, min_rows: int = CE_MIN_ROWS, tile_rows: int = CE_TILE_ROWS
@@ -335,8 +329,6 @@ class DenseCrossEntropy:
     No host sync and no shape that depends on the data, so a CUDA graph can hold the whole training
     step (``seqrec.training.graphs``); the price is logits for padded positions too, and all of them at
     once (``logit_bytes``), which a GPU affords at these sizes and a CPU does not."""
-
-    needs_negatives = False
 
     @staticmethod
     def logit_bytes(rows: int, width: int, num_items: int) -> int:
@@ -621,29 +613,58 @@ class _ChunkedCrossEntropy(torch.autograd.Function):
 
 
 class SampledSoftmax(_SampledLoss):
+    """Softmax cross-entropy over each target and its K sampled items; a sampled item equal to the target
+    (an accidental hit) is left out. With ``log_q`` (``[N + 1]``, log q(i) of the sampler's draws:
+    ``training.logq_correction``) each sampled item's logit is corrected for how often it is drawn,
+
+        s'(j) = h . e_j - log(K q(j))   for the K sampled j;   the target's logit h . e_t as it is
+        loss  = -log( exp s(t) / (exp s(t) + sum_j exp s'(j)) )
+
+    so that ``sum_j exp s'(j)`` is the importance-sampling estimate of the other items' share of the full
+    softmax's normaliser, and the loss's gradient estimates the full softmax's (Bengio & Senecal 2008;
+    Blanc & Rendle, ICML 2018). Uniform draws are corrected too (by log(N / K)): without it a sampled
+    softmax weighs K negatives as if they were the whole catalogue."""
+
+    def __init__(self, sparse_table: bool = False, log_q: Tensor | None = None) -> None:
+        super().__init__(sparse_table)
+        self.log_q = log_q
+
     def __call__(
         self, hidden: Tensor, targets: Tensor, negatives: Tensor | None, table: Tensor, weight: Weight = 1.0
     ) -> Tensor:
         h, t, n = _gather(hidden, targets, negatives)
         n = _require(n, "sampled_softmax")
         pos, neg = _target_and_sampled_logits(h, t, n, table, self.sparse_table)  # [T], [T, K]
+        if self.log_q is not None:
+            if self.log_q.device != h.device:
+                self.log_q = self.log_q.to(h.device)
+            neg = neg - (self.log_q[n] + math.log(n.shape[1]))  # s'(j) = s(j) - log(K q(j))
         neg = neg.masked_fill(n == t[:, None], float("-inf"))
         logits = torch.cat([pos[:, None], neg], dim=1)  # [T, 1 + K]
         return _weighted(F.cross_entropy(logits, torch.zeros_like(t)), weight)
 
 
 def make_loss(
-    name: str, *, num_items: int, num_negatives: int, gbce_t: float = 0.75, sparse_table: bool = False
+    name: str,
+    *,
+    num_items: int,
+    num_negatives: int,
+    gbce_t: float = 0.75,
+    sparse_table: bool = False,
+    log_q: Tensor | None = None,
 ) -> SequenceLoss:
-    """The loss ``name``; ``sparse_table``: a sampled loss whose item-table gradient is sparse."""
+    """The loss ``name``; ``sparse_table``: a sampled loss whose item-table gradient is sparse; ``log_q``:
+    the sampled softmax's logQ correction (``SampledSoftmax``)."""
     if sparse_table and name not in ("bce", "sampled_softmax", "gbce"):
         raise ValueError(f"loss {name!r} scores every item: its table gradient is dense")
+    if log_q is not None and name != "sampled_softmax":
+        raise ValueError(f"the logQ correction is for the sampled softmax, not {name!r}")
     if name == "bce":
         return BCELoss(sparse_table)
     if name == "ce":
         return FullCrossEntropy()
     if name == "sampled_softmax":
-        return SampledSoftmax(sparse_table)
+        return SampledSoftmax(sparse_table, log_q)
     if name == "gbce":
         return GBCELoss(num_items, num_negatives, gbce_t, sparse_table)
     raise ValueError(f"unknown loss {name!r}: expected bce, ce, sampled_softmax or gbce")

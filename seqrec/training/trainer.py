@@ -34,7 +34,7 @@ from seqrec.io import atomic_write
 from seqrec.models import OBJECTIVE_OF, objective_options
 from seqrec.models.base import SequenceModel
 from seqrec.nn.embeddings import ItemEmbedding
-from seqrec.nn.losses import DenseCrossEntropy, SequenceLoss, Weight, make_loss
+from seqrec.nn.losses import DenseCrossEntropy, Weight, make_loss
 from seqrec.runtime import RuntimeOptions
 from seqrec.training.checkpoint import save_weights, state_to_cpu
 from seqrec.training.graphs import GraphedStep
@@ -62,12 +62,19 @@ class FitResult:
     """Why training ended before its epochs when ``Trainer.stop_requested`` was set (e.g. a deadline)."""
 
 
-def build_objective(model_name: str, data: SequenceDataset, cfg: RunConfig, loss: SequenceLoss) -> Objective:
-    sampler = None
-    if loss.needs_negatives:
-        sampler = NegativeSampler(
-            data.sequences, data.num_items, limit=data.split.train_end, kind=cfg.training.negative_sampler
-        )
+def negative_sampler(data: SequenceDataset, cfg: RunConfig) -> NegativeSampler | None:
+    """The sampler of training negatives (items of each user's training part are never drawn); ``None``
+    for the full-softmax CE, which takes none."""
+    if cfg.training.loss == "ce":
+        return None
+    return NegativeSampler(
+        data.sequences, data.num_items, limit=data.split.train_end, kind=cfg.training.negative_sampler
+    )
+
+
+def build_objective(
+    model_name: str, data: SequenceDataset, cfg: RunConfig, sampler: NegativeSampler | None
+) -> Objective:
     objective_cls = OBJECTIVES[OBJECTIVE_OF[model_name]]
     return objective_cls(
         data.sequences,
@@ -104,14 +111,20 @@ class Trainer:
         self.run_dir = run_dir
         self.device = runtime.torch_device()
         tc = config.training
+        sampler = negative_sampler(data, config)
         self.loss = make_loss(
             tc.loss,
             num_items=data.num_items,
             num_negatives=tc.num_negatives,
             gbce_t=tc.gbce_t,
             sparse_table=tc.sparse_item_updates,
+            log_q=(
+                torch.from_numpy(sampler.log_probabilities()).float().to(self.device)
+                if sampler is not None and tc.logq_correction
+                else None
+            ),
         )
-        self.objective = build_objective(config.model.name, data, config, self.loss)
+        self.objective = build_objective(config.model.name, data, config, sampler)
         self.trainable = trainable_parameters(model)  # transfer strategies freeze some
         if not self.trainable:
             raise ValueError("the model has no trainable parameters")
