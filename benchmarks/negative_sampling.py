@@ -24,13 +24,17 @@ from seqrec import RuntimeOptions
 
 ARMS: dict[str, dict[str, Any]] = {
     "full softmax (ce)": {"loss": "ce"},
-    "sampled, uniform": {"loss": "sampled_softmax", "negative_sampler": "uniform"},
+    "sampled, uniform": {"loss": "sampled_softmax", "negative_sampler": "uniform", "logq_correction": False},
     "sampled, uniform, logQ": {
         "loss": "sampled_softmax",
         "negative_sampler": "uniform",
         "logq_correction": True,
     },
-    "sampled, popularity": {"loss": "sampled_softmax", "negative_sampler": "popularity"},
+    "sampled, popularity": {
+        "loss": "sampled_softmax",
+        "negative_sampler": "popularity",
+        "logq_correction": False,
+    },
     "sampled, popularity, logQ": {
         "loss": "sampled_softmax",
         "negative_sampler": "popularity",

@@ -614,8 +614,9 @@ class _ChunkedCrossEntropy(torch.autograd.Function):
 
 class SampledSoftmax(_SampledLoss):
     """Softmax cross-entropy over each target and its K sampled items; a sampled item equal to the target
-    (an accidental hit) is left out. With ``log_q`` (``[N + 1]``, log q(i) of the sampler's draws:
-    ``training.logq_correction``) each sampled item's logit is corrected for how often it is drawn,
+    (an accidental hit) is left out. With ``log_q`` (``[N + 1]``, log q(i) of the sampler's draws, or one
+    number where every item has the same: ``training.logq_correction``) each sampled item's logit is
+    corrected for how often it is drawn,
 
         s'(j) = h . e_j - log(K q(j))   for the K sampled j;   the target's logit h . e_t as it is
         loss  = -log( exp s(t) / (exp s(t) + sum_j exp s'(j)) )
@@ -625,7 +626,7 @@ class SampledSoftmax(_SampledLoss):
     Blanc & Rendle, ICML 2018). Uniform draws are corrected too (by log(N / K)): without it a sampled
     softmax weighs K negatives as if they were the whole catalogue."""
 
-    def __init__(self, sparse_table: bool = False, log_q: Tensor | None = None) -> None:
+    def __init__(self, sparse_table: bool = False, log_q: Tensor | float | None = None) -> None:
         super().__init__(sparse_table)
         self.log_q = log_q
 
@@ -635,10 +636,12 @@ class SampledSoftmax(_SampledLoss):
         h, t, n = _gather(hidden, targets, negatives)
         n = _require(n, "sampled_softmax")
         pos, neg = _target_and_sampled_logits(h, t, n, table, self.sparse_table)  # [T], [T, K]
-        if self.log_q is not None:
+        if isinstance(self.log_q, Tensor):
             if self.log_q.device != h.device:
                 self.log_q = self.log_q.to(h.device)
             neg = neg - (self.log_q[n] + math.log(n.shape[1]))  # s'(j) = s(j) - log(K q(j))
+        elif self.log_q is not None:  # the same q for every item: no gather
+            neg = neg - (self.log_q + math.log(n.shape[1]))
         neg = neg.masked_fill(n == t[:, None], float("-inf"))
         logits = torch.cat([pos[:, None], neg], dim=1)  # [T, 1 + K]
         return _weighted(F.cross_entropy(logits, torch.zeros_like(t)), weight)
@@ -651,7 +654,7 @@ def make_loss(
     num_negatives: int,
     gbce_t: float = 0.75,
     sparse_table: bool = False,
-    log_q: Tensor | None = None,
+    log_q: Tensor | float | None = None,
 ) -> SequenceLoss:
     """The loss ``name``; ``sparse_table``: a sampled loss whose item-table gradient is sparse; ``log_q``:
     the sampled softmax's logQ correction (``SampledSoftmax``)."""

@@ -72,6 +72,14 @@ def negative_sampler(data: SequenceDataset, cfg: RunConfig) -> NegativeSampler |
     )
 
 
+def log_q(sampler: NegativeSampler, device: torch.device) -> torch.Tensor | float:
+    """The sampled softmax's logQ correction for ``sampler``'s draws: log q(i) per item ``[N + 1]`` on
+    ``device``, or one number where every item has the same chance (uniform draws)."""
+    if sampler.kind == "uniform":
+        return -math.log(sampler.num_items)
+    return torch.from_numpy(sampler.log_probabilities()).float().to(device)
+
+
 def build_objective(
     model_name: str, data: SequenceDataset, cfg: RunConfig, sampler: NegativeSampler | None
 ) -> Objective:
@@ -118,11 +126,7 @@ class Trainer:
             num_negatives=tc.num_negatives,
             gbce_t=tc.gbce_t,
             sparse_table=tc.sparse_item_updates,
-            log_q=(
-                torch.from_numpy(sampler.log_probabilities()).float().to(self.device)
-                if sampler is not None and tc.logq_correction
-                else None
-            ),
+            log_q=log_q(sampler, self.device) if sampler is not None and tc.corrects_logq else None,
         )
         self.objective = build_objective(config.model.name, data, config, sampler)
         self.trainable = trainable_parameters(model)  # transfer strategies freeze some

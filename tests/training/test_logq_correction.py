@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 import torch
@@ -91,30 +93,45 @@ def test_the_correction_without_the_sampled_softmax_is_a_config_error(training: 
         make_loss("bce", num_items=4, num_negatives=1, log_q=torch.zeros(5))
 
 
-def test_the_trainer_corrects_with_its_samplers_probabilities(
-    dataset: SequenceDataset, quiet: RuntimeOptions
-) -> None:
-    training = {"loss": "sampled_softmax", "negative_sampler": "popularity", "num_negatives": 8}
+def _sasrec_trainer(dataset: SequenceDataset, runtime: RuntimeOptions, training: dict[str, Any]) -> Trainer:
     cfg = build_config(
         {
             "data": {},
             "model": {"name": "sasrec", "max_len": 12, "hidden": 16, "blocks": 1},
-            "training": {**training, "logq_correction": True, "batch_size": 8},
+            "training": {"num_negatives": 8, "batch_size": 8, **training},
         }
     )
-    model = build_model(cfg.model, dataset.num_items, dataset.num_users)
-    trainer = Trainer(model, dataset, cfg, quiet)
-    assert isinstance(trainer.loss, SampledSoftmax) and trainer.loss.log_q is not None
+    return Trainer(build_model(cfg.model, dataset.num_items, dataset.num_users), dataset, cfg, runtime)
+
+
+def test_the_trainer_corrects_the_sampled_softmax_by_default(
+    dataset: SequenceDataset, quiet: RuntimeOptions
+) -> None:
+    """On by default for the sampled softmax, with the sampler's log q(i) per item for popularity draws
+    and one number, -log N, for uniform ones; off where set so, and for the other losses."""
+    popular = _sasrec_trainer(dataset, quiet, {"loss": "sampled_softmax", "negative_sampler": "popularity"})
+    assert isinstance(popular.loss, SampledSoftmax) and isinstance(popular.loss.log_q, torch.Tensor)
     sampler = NegativeSampler(
         dataset.sequences, dataset.num_items, limit=dataset.split.train_end, kind="popularity"
     )
     expected = torch.from_numpy(sampler.log_probabilities()).float()
-    torch.testing.assert_close(trainer.loss.log_q, expected)
-    assert np.isfinite(trainer.train_epoch(1)["loss"])
-    uncorrected = Trainer(
-        model,
-        dataset,
-        cfg.model_copy(update={"training": cfg.training.model_copy(update={"logq_correction": False})}),
-        quiet,
+    torch.testing.assert_close(popular.loss.log_q, expected)
+    assert np.isfinite(popular.train_epoch(1)["loss"])
+    uniform = _sasrec_trainer(dataset, quiet, {"loss": "sampled_softmax"})
+    assert isinstance(uniform.loss, SampledSoftmax)
+    assert uniform.loss.log_q == pytest.approx(-np.log(dataset.num_items))
+    assert np.isfinite(uniform.train_epoch(1)["loss"])
+    off = _sasrec_trainer(dataset, quiet, {"loss": "sampled_softmax", "logq_correction": False})
+    assert isinstance(off.loss, SampledSoftmax) and off.loss.log_q is None
+    assert not build_config({"data": {}, "training": {"loss": "bce"}}).training.corrects_logq
+
+
+def test_one_number_for_every_item_is_the_uniform_tables_correction() -> None:
+    torch.manual_seed(0)
+    hidden, table = torch.randn(2, 5, 8), torch.randn(31, 8)
+    targets, negatives = torch.randint(1, 31, (2, 5)), torch.randint(1, 31, (2, 5, 6))
+    log_q = -float(np.log(30))
+    torch.testing.assert_close(
+        SampledSoftmax(log_q=log_q)(hidden, targets, negatives, table),
+        SampledSoftmax(log_q=torch.full((31,), log_q))(hidden, targets, negatives, table),
     )
-    assert isinstance(uncorrected.loss, SampledSoftmax) and uncorrected.loss.log_q is None
