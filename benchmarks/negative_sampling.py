@@ -9,7 +9,8 @@ every ``--eval-every``), and evaluates the test split by full ranking (seen item
 uniformly sampled negatives. The arms: the full-softmax CE; a sampled softmax over ``--negatives``
 negatives per position drawn uniformly or by popularity (``training.negative_sampler``), each without and
 with the logQ correction (``training.logq_correction``: each negative's logit minus log(K q(j)),
-``seqrec.nn.losses.SampledSoftmax``). Writes ``benchmarks/results/negative_sampling_<dataset>.{json,md}``.
+``seqrec.nn.losses.SampledSoftmax``). Writes
+``benchmarks/results/negative_sampling_<dataset>[_<tag>].{json,md}``.
 
     python -m benchmarks.negative_sampling --dataset s3rec-beauty --negatives 100 --epochs 50
 """
@@ -85,6 +86,7 @@ def main() -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
     p.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--tag", default="", help="suffix of the results' file name")
     a = p.parse_args()
     mirror()
     records: list[dict[str, Any]] = []
@@ -99,7 +101,7 @@ def main() -> None:
         f"seeds {a.seeds}, {a.threads} threads. The last rows are the medians over seeds."
     )
     write_results(
-        f"negative_sampling_{a.dataset}",
+        f"negative_sampling_{a.dataset}" + (f"_{a.tag}" if a.tag else ""),
         records + arm_medians(records, a.arms, keys),
         COLUMNS,
         f"Sampled softmax against full softmax: SASRec, {a.dataset}",

@@ -11,6 +11,7 @@ import torch
 from seqrec import RuntimeOptions, SequenceDataset
 from seqrec.config import ConfigError, build_config
 from seqrec.data.negatives import NegativeSampler
+from seqrec.data.sequences import Sequences
 from seqrec.models import build_model
 from seqrec.nn.losses import SampledSoftmax, make_loss
 from seqrec.training.trainer import Trainer
@@ -28,6 +29,13 @@ def test_the_samplers_log_probabilities_are_its_draw_frequencies(dataset: Sequen
     assert np.argmax(log_q[1:]) == np.argmax(counts)
     uniform = NegativeSampler(seqs, n).log_probabilities()
     np.testing.assert_allclose(uniform[1:], -np.log(n))
+
+
+def test_an_item_without_training_interactions_is_never_drawn() -> None:
+    seqs = Sequences(np.array([0, 3, 5]), np.array([1, 1, 2, 3, 4]), np.zeros(5, dtype=np.int64))
+    sampler = NegativeSampler(seqs, 4, limit=np.array([3, 1]), kind="popularity")  # item 4: valid / test
+    np.testing.assert_allclose(np.exp(sampler.log_probabilities()), [1.0, 2 / 4, 1 / 4, 1 / 4, 0.0])
+    assert 4 not in sampler._draw(10_000, np.random.default_rng(0))
 
 
 def _scores_gradient(loss: SampledSoftmax, scores: torch.Tensor, target: int, negatives: torch.Tensor):
