@@ -75,6 +75,57 @@ def median(values: Sequence[float]) -> float:
     return float(statistics.median(values)) if values else float("nan")
 
 
+ARM_COLUMNS = [
+    "run",
+    "seed",
+    "protocol",
+    "HR@10",
+    "NDCG@10",
+    "epochs",
+    "best_epoch",
+    "seconds_per_epoch",
+    "train_seconds",
+    "peak_rss_mb",
+    "git_commit",
+]
+"""The table of an accuracy benchmark's arms (``run_arms``)."""
+
+ARM_MEDIANS = ("HR@10", "NDCG@10", "seconds_per_epoch", "train_seconds", "peak_rss_mb")
+
+
+def fixed_epochs_sasrec(
+    dataset: str, epochs: int, eval_every: int, training: dict[str, Any]
+) -> dict[str, Any]:
+    """SASRec at the peers' Beauty sizes (max length 50, d 64, 2 blocks, 2 heads, dropout 0.2, batches of
+    256, lr 1e-3) trained for ``epochs`` epochs (validated every ``eval_every``, the best validated state
+    kept), no coverage pass; ``training`` on top: the configuration of one arm of an accuracy benchmark."""
+    return {
+        "data": {"dataset": dataset},
+        "model": {"name": "sasrec", "max_len": 50, "hidden": 64, "blocks": 2, "heads": 2, "dropout": 0.2},
+        "training": {
+            "batch_size": 256,
+            "lr": 1e-3,
+            "epochs": epochs,
+            "eval_every": eval_every,
+            "patience": 10**6,  # a fixed number of epochs: the best validated state is kept
+        }
+        | training,
+        "evaluation": {"coverage": False},
+    }
+
+
+def run_arms(configs: dict[str, dict[str, Any]], seeds: Sequence[int], threads: int) -> list[dict[str, Any]]:
+    """``train_and_evaluate`` for every arm (label -> configuration) and seed; the arms take turns within
+    each seed, so that drifts of the machine hit them all. The records, then ``arm_medians`` over them."""
+    records: list[dict[str, Any]] = []
+    for seed in seeds:
+        for run, raw in configs.items():
+            records += train_and_evaluate(
+                run, raw, RuntimeOptions(threads=threads, seed=seed, progress=False)
+            )
+    return records + arm_medians(records, list(configs), ARM_MEDIANS)
+
+
 def arm_medians(
     records: list[dict[str, Any]], runs: Sequence[str], keys: Sequence[str]
 ) -> list[dict[str, Any]]:

@@ -20,8 +20,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from benchmarks.common import arm_medians, mirror, train_and_evaluate, write_results
-from seqrec import RuntimeOptions
+from benchmarks.common import ARM_COLUMNS, fixed_epochs_sasrec, mirror, run_arms, write_results
 
 ARMS: dict[str, dict[str, Any]] = {
     "full softmax (ce)": {"loss": "ce"},
@@ -44,37 +43,10 @@ ARMS: dict[str, dict[str, Any]] = {
 }
 """Run label -> the training settings that make the arm (the rest is shared)."""
 
-COLUMNS = [
-    "run",
-    "seed",
-    "protocol",
-    "HR@10",
-    "NDCG@10",
-    "epochs",
-    "best_epoch",
-    "seconds_per_epoch",
-    "train_seconds",
-    "peak_rss_mb",
-    "git_commit",
-]
-
 
 def config(a: argparse.Namespace, arm: dict[str, Any]) -> dict[str, Any]:
     """The run's configuration: the same for every arm but the loss and its sampling."""
-    training = {
-        "num_negatives": a.negatives,
-        "batch_size": 256,
-        "lr": 1e-3,
-        "epochs": a.epochs,
-        "eval_every": a.eval_every,
-        "patience": 10**6,  # a fixed number of epochs: the best validated state is kept
-    }
-    return {
-        "data": {"dataset": a.dataset},
-        "model": {"name": "sasrec", "max_len": 50, "hidden": 64, "blocks": 2, "heads": 2, "dropout": 0.2},
-        "training": training | arm,
-        "evaluation": {"coverage": False},
-    }
+    return fixed_epochs_sasrec(a.dataset, a.epochs, a.eval_every, {"num_negatives": a.negatives} | arm)
 
 
 def main() -> None:
@@ -89,12 +61,7 @@ def main() -> None:
     p.add_argument("--tag", default="", help="suffix of the results' file name")
     a = p.parse_args()
     mirror()
-    records: list[dict[str, Any]] = []
-    for seed in a.seeds:  # the arms take turns within each seed: drifts of the machine hit them all
-        for run in a.arms:
-            runtime = RuntimeOptions(threads=a.threads, seed=seed, progress=False)
-            records += train_and_evaluate(run, config(a, ARMS[run]), runtime)
-    keys = ("HR@10", "NDCG@10", "seconds_per_epoch", "train_seconds", "peak_rss_mb")
+    records = run_arms({run: config(a, ARMS[run]) for run in a.arms}, a.seeds, a.threads)
     notes = (
         (__doc__ or "").split("\n\n    python")[0]
         + f"\n\n{a.negatives} negatives per position, {a.epochs} epochs, validation every {a.eval_every}, "
@@ -102,8 +69,8 @@ def main() -> None:
     )
     write_results(
         f"negative_sampling_{a.dataset}" + (f"_{a.tag}" if a.tag else ""),
-        records + arm_medians(records, a.arms, keys),
-        COLUMNS,
+        records,
+        ARM_COLUMNS,
         f"Sampled softmax against full softmax: SASRec, {a.dataset}",
         notes,
     )

@@ -20,50 +20,16 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from benchmarks.common import arm_medians, mirror, train_and_evaluate, write_results
-from seqrec import RuntimeOptions
+from benchmarks.common import ARM_COLUMNS, fixed_epochs_sasrec, mirror, run_arms, write_results
 
 OPTIMISERS = {"adam": False, "lazy adam (sparse_item_updates)": True}
 """Run label -> ``training.sparse_item_updates``."""
 
-COLUMNS = [
-    "run",
-    "seed",
-    "protocol",
-    "HR@10",
-    "NDCG@10",
-    "epochs",
-    "best_epoch",
-    "seconds_per_epoch",
-    "train_seconds",
-    "peak_rss_mb",
-    "git_commit",
-]
-
 
 def config(a: argparse.Namespace, sparse: bool) -> dict[str, Any]:
     """The run's configuration: the same for both optimisers but ``sparse_item_updates``."""
-    return {
-        "data": {"dataset": a.dataset},
-        "model": {"name": "sasrec", "max_len": 50, "hidden": 64, "blocks": 2, "heads": 2, "dropout": 0.2},
-        "training": {
-            "loss": a.loss,
-            "num_negatives": a.negatives,
-            "batch_size": 256,
-            "lr": 1e-3,
-            "epochs": a.epochs,
-            "eval_every": a.eval_every,
-            "patience": 10**6,  # a fixed number of epochs: the best validated state is kept
-            "sparse_item_updates": sparse,
-        },
-        "evaluation": {"coverage": False},
-    }
-
-
-def summary(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """A row per optimiser and protocol: the medians over seeds."""
-    keys = ("HR@10", "NDCG@10", "seconds_per_epoch", "train_seconds", "peak_rss_mb")
-    return arm_medians(records, list(OPTIMISERS), keys)
+    training = {"loss": a.loss, "num_negatives": a.negatives, "sparse_item_updates": sparse}
+    return fixed_epochs_sasrec(a.dataset, a.epochs, a.eval_every, training)
 
 
 def main() -> None:
@@ -77,11 +43,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     a = p.parse_args()
     mirror()
-    records: list[dict[str, Any]] = []
-    for seed in a.seeds:  # the optimisers take turns within each seed: drifts of the machine hit both
-        for run, sparse in OPTIMISERS.items():
-            runtime = RuntimeOptions(threads=a.threads, seed=seed, progress=False)
-            records += train_and_evaluate(run, config(a, sparse), runtime)
+    records = run_arms({run: config(a, sparse) for run, sparse in OPTIMISERS.items()}, a.seeds, a.threads)
     notes = (
         (__doc__ or "").split("\n\n    python")[0]
         + f"\n\n{a.epochs} epochs, validation every {a.eval_every}, seeds {a.seeds}, {a.threads} threads. "
@@ -89,8 +51,8 @@ def main() -> None:
     )
     write_results(
         f"sparse_updates_{a.dataset}_{a.loss}",
-        records + summary(records),
-        COLUMNS,
+        records,
+        ARM_COLUMNS,
         f"Lazy Adam on the item table against Adam: SASRec, {a.loss}, {a.negatives} negatives, {a.dataset}",
         notes,
     )
