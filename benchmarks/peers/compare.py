@@ -219,6 +219,12 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument(
+        "--vary-seed",
+        action="store_true",
+        help="repeat r runs with seed --seed + r (counting the runs kept by --append), so that the medians "
+        "cover training noise as well as timing noise; without it every repeat runs with --seed",
+    )
     add_masking_args(p)
     p.add_argument(
         "--window-stride",
@@ -278,6 +284,8 @@ def main() -> None:
             runs.setdefault(r["library"], []).append(r)
         first = max((r["repeat"] + 1 for r in kept), default=0)
     for repeat in range(first, first + a.repeats):
+        seed = a.seed + repeat if a.vary_seed else a.seed
+        cmds = commands(argparse.Namespace(**{**vars(a), "seed": seed}), folder, epochs, batch_sizes)
         for lib in a.libraries:
             load_before = os.getloadavg()[0]
             record = _run(cmds[lib])
@@ -287,6 +295,7 @@ def main() -> None:
                 run=f"{a.dataset}/{a.model}/{a.loss}/{lib}/{repeat}",
                 dataset=a.dataset,
                 repeat=repeat,
+                seed=seed,
             )
             record.update(batch_size=batch_sizes[lib], lr=a.lr, epochs=epochs[lib], eval_passes=a.eval_passes)
             if lib.startswith("seqrec"):
@@ -363,6 +372,7 @@ def report(
     columns = [
         "library",
         "repeats",
+        "seed",
         "epochs",
         "batch_size",
         "window_stride",
