@@ -285,7 +285,8 @@ def main() -> None:
         first = max((r["repeat"] + 1 for r in kept), default=0)
     for repeat in range(first, first + a.repeats):
         seed = a.seed + repeat if a.vary_seed else a.seed
-        cmds = commands(argparse.Namespace(**{**vars(a), "seed": seed}), folder, epochs, batch_sizes)
+        if a.vary_seed:  # the command lines of this repeat's seed
+            cmds = commands(argparse.Namespace(**{**vars(a), "seed": seed}), folder, epochs, batch_sizes)
         for lib in a.libraries:
             load_before = os.getloadavg()[0]
             record = _run(cmds[lib])

@@ -75,9 +75,10 @@ def negative_sampler(data: SequenceDataset, cfg: RunConfig) -> NegativeSampler |
 def log_q(sampler: NegativeSampler, device: torch.device) -> torch.Tensor | float:
     """The sampled softmax's logQ correction for ``sampler``'s draws: log q(i) per item ``[N + 1]`` on
     ``device``, or one number where every item has the same chance (uniform draws)."""
+    log_probs = sampler.log_probabilities()  # [N + 1]
     if sampler.kind == "uniform":
-        return -math.log(sampler.num_items)
-    return torch.from_numpy(sampler.log_probabilities()).float().to(device)
+        return float(log_probs[1])
+    return torch.from_numpy(log_probs).float().to(device)
 
 
 def build_objective(
