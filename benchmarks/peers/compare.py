@@ -13,7 +13,7 @@ seqrec/peer ratios) go to ``results/peers_<dataset>_<model>_<loss>.{json,md}``.
 command line (seqrec and RecTools: their drivers' ``--count-flops``, RecTools' training only; RecBole:
 ``recbole_flops.py``), and each median row gets them and its achieved GFLOP/s (FLOPs over its median
 seconds). The counts do not depend on the timing, so ``--append --repeats 0 --count-flops`` adds them to
-a comparison already run.
+a comparison already run; ``--append --repeats 0`` alone writes its table again from its stored runs.
 """
 
 from __future__ import annotations
@@ -311,6 +311,8 @@ def main() -> None:
         counted = flop_commands(cmds, a.libraries, a.count_flops)
         flops = {lib: {**_run(cmd), "flops_counted_at": at} for lib, cmd in counted.items()}
         report(a, runs, flops)
+    elif not a.repeats:  # --append --repeats 0: the table again from the kept runs, as this code reports
+        report(a, runs)
 
 
 def report(
@@ -362,6 +364,12 @@ def report(
             known = [t for t in times if t is not None]
             reached = statistics.median(known) if known else "not reached"
             row["seconds_to_RecBole_best_valid_NDCG@10"] = reached
+        for lib in ours:
+            own = base[lib]["seconds_to_RecBole_best_valid_NDCG@10"]
+            for row in summary:
+                peer = row["seconds_to_RecBole_best_valid_NDCG@10"]
+                if isinstance(own, float) and isinstance(peer, float):
+                    row[f"seconds_to_RecBole_best ratio (peer/{lib})"] = peer / own
     env = environment()
     # a run kept from an earlier sitting (--append, --reuse) keeps its own commit and torch version
     kept = {lib: [{**env, **r} for r in runs[lib]] for lib in runs}
@@ -386,6 +394,7 @@ def report(
         "HR@10",
         "NDCG@10",
         "seconds_to_RecBole_best_valid_NDCG@10",
+        *(f"seconds_to_RecBole_best ratio (peer/{lib})" for lib in ours),
         *(
             ["gflop_per_epoch", "achieved_gflops", "eval_gflop", "eval_achieved_gflops", "flops_counted_at"]
             if flops
@@ -402,7 +411,8 @@ Medians over repeats, each library in its own process with the same torch thread
 removing seen items (RecBole's protocol; RecTools with filter_viewed=False). The table rows are the
 median rows; the JSON also holds every repeat with its per-epoch times and validation curves.
 `seconds_to_RecBole_best_valid_NDCG@10`: wall time from the start of training (validation passes
-included) until the validation NDCG@10 first reaches the median of RecBole's best. `reused_from`: runs
+included) until the validation NDCG@10 first reaches the median of RecBole's best (a library's median
+over its runs that reach it), and its ratio peer / seqrec. `reused_from`: runs
 taken from an earlier comparison (`--reuse`) rather than run in this invocation. `window_stride`
 (seqrec only): several training windows per long history and epoch (`training.window_stride`); empty:
 one window per user, the last `max_len` items. RecTools drops users with too few training items from

@@ -3,6 +3,7 @@ training, and the repeated timing of the test pass."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.peers import compare
 from benchmarks.peers.compare import HERE, flop_commands
 from tests.conftest import synthetic_log
 
@@ -69,3 +71,31 @@ def test_flop_commands_count_with_each_runs_own_arguments() -> None:
         *["--dataset", "d", "--batch-size", "256", "--count-batches", "7"],
     ]
     assert out["RecTools"] == ["rt-py", "rectools_run.py", "--count-flops"]
+
+
+def test_report_times_each_library_to_recboles_median_best(monkeypatch: pytest.MonkeyPatch) -> None:
+    """RecBole's median best is the target; a library's time is the median over its runs that reach it
+    (a run that never does is left out), and the ratio column divides the peer's time by seqrec's."""
+
+    def run(library: str, curve: list[tuple[float, float]]) -> dict:
+        points = [{"epoch": i + 1, "NDCG@10": v, "elapsed": t} for i, (v, t) in enumerate(curve)]
+        return {"library": library, "seconds_per_epoch": 1.0, "eval_seconds": 1.0, "valid_curve": points}
+
+    runs = {
+        "seqrec": [run("seqrec", [(0.04, 10.0), (0.06, 20.0)]), run("seqrec", [(0.07, 12.0)])],
+        "RecBole": [
+            run("RecBole", [(0.05, 90.0)]),
+            run("RecBole", [(0.06, 100.0)]),
+            run("RecBole", [(0.07, 110.0)]),
+        ],
+    }
+    written: dict = {}
+    monkeypatch.setattr(compare, "write_results", lambda name, records, *_: written.update(records=records))
+    a = argparse.Namespace(
+        dataset="d", model="BERT4Rec", loss="CE", tag="", batch_size=32, epochs=1, epochs_for=[]
+    )
+    compare.report(a, runs)
+    rows = {r["library"]: r for r in written["records"] if str(r.get("run", "")).endswith("/median")}
+    assert rows["seqrec"]["seconds_to_RecBole_best_valid_NDCG@10"] == 16.0  # target 0.06: 20 s and 12 s
+    assert rows["RecBole"]["seconds_to_RecBole_best_valid_NDCG@10"] == 105.0  # the run at 0.05 never does
+    assert rows["RecBole"]["seconds_to_RecBole_best ratio (peer/seqrec)"] == pytest.approx(105.0 / 16.0)
