@@ -26,7 +26,9 @@ app.add_typer(datasets_app, name="datasets")
 DeviceOpt = Annotated[str, typer.Option(help="cpu, cuda, cuda:N or auto.")]
 ThreadsOpt = Annotated[int | None, typer.Option(help="Torch intra-op threads (default: torch's choice).")]
 SeedOpt = Annotated[int, typer.Option(help="Seed for initialisation, shuffling and negatives.")]
-ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")]
+ProgressOpt = Annotated[
+    bool, typer.Option("--progress/--no-progress", help="Show progress bars (where stderr is a terminal).")
+]
 PrecisionOpt = Annotated[str, typer.Option(help="fp32, or bf16 (autocast for training).")]
 CudaGraphsOpt = Annotated[
     bool, typer.Option(help="On a GPU, replay each training step from a CUDA graph (CE loss, fixed lr).")
@@ -56,12 +58,32 @@ def _runtime(
         raise  # unreachable: _fail exits
 
 
-def _setup_logging(run_dir: Path | None) -> None:
+def _setup_logging(ctx: typer.Context, run_dir: Path | None) -> None:
+    """INFO lines to stderr, and to ``run_dir/run.log`` with a run directory, for the current command. When
+        the command ends, its handlers are closed (the log file too) and the root logger's own handlers and
+        level come back, so that a program invoking the CLI in process (a test, a notebook) keeps its
+        logging and no handler is left writing to a stream that has since been closed. ``ctx``: the command's
+    context (typer passes it to a command that declares a ``typer.Context`` parameter)."""
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if run_dir is not None:
         run_dir.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(run_dir / "run.log", encoding="utf-8"))
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", handlers=handlers, force=True)
+    formatter = logging.Formatter("%(asctime)s %(message)s")
+    for handler in handlers:
+        handler.setFormatter(formatter)
+    root = logging.getLogger()
+    before, level = root.handlers[:], root.level
+    root.handlers[:] = handlers
+    root.setLevel(logging.INFO)
+
+    def restore() -> None:
+        for handler in handlers:
+            root.removeHandler(handler)
+            handler.close()
+        root.handlers[:] = before
+        root.setLevel(level)
+
+    ctx.call_on_close(restore)  # as the command ends, whether it succeeds or fails
 
 
 def _metrics_table(records: list[dict[str, Any]]) -> str:
@@ -99,6 +121,7 @@ def _show_recommendations(model: SeqRec, users: list[Any], k: int) -> None:
 
 @app.command()
 def train(
+    ctx: typer.Context,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML run configuration.")] = None,
     dataset: Annotated[str | None, typer.Option(help="Registered dataset name (sets data.dataset).")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", "-s", help="Override: section.key=value")] = None,
@@ -128,7 +151,7 @@ def train(
         _fail("no data: pass --dataset NAME, or a config with data.dataset / data.path")
     name = cfg.data.dataset or Path(str(cfg.data.path)).stem
     run_dir = output or Path("runs") / f"{name}-{cfg.model.name}"
-    _setup_logging(run_dir)
+    _setup_logging(ctx, run_dir)
     runtime = _runtime(device, threads, seed, progress, precision, cuda_graphs)
     data = _prepare(cfg.data)
     if cuda_graphs:
@@ -178,6 +201,7 @@ def _report(model: SeqRec, run_dir: Path, show_users: int) -> None:
 
 @app.command()
 def finetune(
+    ctx: typer.Context,
     parent: Annotated[Path, typer.Argument(help="The pre-trained run directory.")],
     strategy: Annotated[
         str, typer.Option(help="full, freeze-encoder or adapters (what trains on the target).")
@@ -241,7 +265,7 @@ def finetune(
     parent_run = _load(parent, runtime)
     name = data_cfg.dataset or Path(str(data_cfg.path)).stem
     run_dir = output or Path("runs") / f"{name}-{parent_run.config.model.name}-{strategy}"
-    _setup_logging(run_dir)
+    _setup_logging(ctx, run_dir)
     data = _prepare(data_cfg)
     try:
         model = run_finetune(
@@ -452,6 +476,7 @@ def build_index(
 
 @app.command()
 def serve(
+    ctx: typer.Context,
     run_dir: Annotated[Path, typer.Argument(help="A run directory written by `seqrec train`.")],
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
@@ -465,7 +490,7 @@ def serve(
 
     from seqrec.serving.app import create_app
 
-    _setup_logging(None)
+    _setup_logging(ctx, None)
     rec = _load_recommender(run_dir, index, device, threads)
     typer.echo(f"serving {run_dir} on http://{host}:{port}/ (API docs at /docs)")
     uvicorn.run(create_app(rec, max_body_bytes=max_body_bytes), host=host, port=port, log_level="info")

@@ -38,6 +38,14 @@ def retain_freed_memory() -> bool:
     )
 
 
+def bar_disable(progress: bool) -> bool | None:
+    """tqdm's ``disable`` for a run whose ``progress`` is as given: ``True`` (no bar) without progress,
+    else ``None``, with which tqdm shows its bar only when its stream is a terminal, so that the log of a
+    run whose output is redirected (a file, a pipe, CI) holds the per-epoch lines and no bar redrawn
+    hundreds of times."""
+    return None if progress else True
+
+
 @dataclass(frozen=True)
 class RuntimeOptions:
     """Device, threads, seed, precision and verbosity. Changing these never changes the configuration."""
@@ -48,7 +56,7 @@ class RuntimeOptions:
     """Intra-op threads for torch on the CPU; ``None`` keeps torch's default."""
     seed: int = 42
     progress: bool = True
-    """Show tqdm progress bars."""
+    """Show tqdm progress bars where their stream is a terminal (``bar_disable``)."""
     precision: Literal["fp32", "bf16"] = "fp32"
     """Training arithmetic: ``fp32``, or ``bf16`` autocast (``torch.autocast``) around each training
     step's forward pass and loss; weights, optimizer state and evaluation stay float32. Validation

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import polars as pl
@@ -40,10 +41,13 @@ evaluation: {{ks: [5, 10], num_negatives: 20}}
 def test_train_evaluate_recommend(tmp_path: Path) -> None:
     config = _write_inputs(tmp_path)
     run = tmp_path / "run"
+    handlers = logging.getLogger().handlers[:]
     result = runner.invoke(
         app, ["train", "-c", str(config), "-o", str(run), "--no-progress", "--threads", "1"]
     )
     assert result.exit_code == 0, result.output
+    assert logging.getLogger().handlers == handlers  # the command's own handlers went with it
+    assert "epoch 2 loss" in (run / "run.log").read_text()
     assert "test metrics" in result.output
     assert "sampled-20 uniform" in result.output
     assert "Song" in result.output  # recommendations shown with titles

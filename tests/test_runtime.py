@@ -1,7 +1,9 @@
-"""``RuntimeOptions``' memory setting: freed tensor memory is reused, not mapped and faulted in again."""
+"""``RuntimeOptions``: freed tensor memory is reused, not mapped and faulted in again; progress bars are
+drawn on a terminal only."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import platform
@@ -9,6 +11,8 @@ import subprocess
 import sys
 
 import pytest
+
+from seqrec import RuntimeOptions, SeqRec, SequenceDataset
 
 PROBE = """
 import ctypes, json, resource, sys
@@ -60,3 +64,31 @@ def test_freed_memory_is_reused_without_page_faults() -> None:
     # on CI once saw 6,145 (one 24 MB stretch of heap touched afresh): far fewer than one per page
     # allocated either way, which is what the setting is for
     assert retained["faults"] < retained["pages"] // 10
+
+
+class _Terminal(io.StringIO):
+    """A stderr that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("terminal", [False, True])
+def test_progress_bars_only_on_a_terminal(
+    dataset: SequenceDataset, monkeypatch: pytest.MonkeyPatch, terminal: bool
+) -> None:
+    """With ``progress`` on, training and evaluation draw their bars where stderr is a terminal, and write
+    nothing to a redirected stderr (a log file, a pipe, CI)."""
+    stream = _Terminal() if terminal else io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    model = SeqRec(
+        model={"name": "sasrec", "max_len": 10, "hidden": 16},
+        training={"epochs": 1, "eval_every": 1},
+        runtime=RuntimeOptions(progress=True, seed=7),
+    ).fit(dataset)
+    model.evaluate("test")
+    drawn = stream.getvalue()
+    if terminal:
+        assert "epoch 1" in drawn and "loss=" in drawn and "eval test (full)" in drawn
+    else:
+        assert drawn == ""

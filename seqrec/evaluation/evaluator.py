@@ -31,6 +31,7 @@ from seqrec.evaluation.ranking import (
     uses_item_blocks,
 )
 from seqrec.models.base import SequenceModel
+from seqrec.runtime import bar_disable
 
 Protocol = Literal["full", "sampled"]
 
@@ -82,7 +83,7 @@ def evaluate(
         )
     top_k = min(ks[-1], data.num_items) if cfg.coverage else 0
     batches = range(0, len(rows), cfg.batch_size)
-    for i in tqdm(batches, desc=f"eval {part} ({protocol})", disable=not progress, leave=False):
+    for i in tqdm(batches, desc=f"eval {part} ({protocol})", disable=bar_disable(progress), leave=False):
         at = order[i : i + cfg.batch_size]  # positions in ``rows`` / ``ranks``
         chunk = rows[at]
         ends = positions[chunk]

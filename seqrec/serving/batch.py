@@ -22,6 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from seqrec.io import atomic_path
+from seqrec.runtime import bar_disable
 from seqrec.serving.recommender import Recommender, Retrieval
 
 SCORES_BYTES_PER_CHUNK = 64 << 20
@@ -97,7 +98,7 @@ def write_recommendations(
     total = 0
     chunks = 0
     with atomic_path(out) as tmp, pq.ParquetWriter(tmp, schema, compression=compression) as writer:
-        bar = tqdm(total=len(rows), desc="recommend", unit="user", disable=not progress)
+        bar = tqdm(total=len(rows), desc="recommend", unit="user", disable=bar_disable(progress))
         for i in range(0, len(rows), chunk):
             part = rows[i : i + chunk]
             ranked = rec.rank(

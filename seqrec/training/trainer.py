@@ -35,7 +35,7 @@ from seqrec.models import OBJECTIVE_OF, objective_options
 from seqrec.models.base import SequenceModel
 from seqrec.nn.embeddings import ItemEmbedding
 from seqrec.nn.losses import DenseCrossEntropy, Weight, make_loss
-from seqrec.runtime import RuntimeOptions
+from seqrec.runtime import RuntimeOptions, bar_disable
 from seqrec.training.checkpoint import save_weights, state_to_cpu
 from seqrec.training.graphs import GraphedStep
 
@@ -200,14 +200,14 @@ class Trainer:
             ),
             total=n_batches,
             desc=f"epoch {epoch}",
-            disable=not self.runtime.progress,
+            disable=bar_disable(self.runtime.progress),
             leave=False,
         )
         step = self.graphed if self.graphed is not None else self.step
         for batch in bar:
             total += step(batch, self.batch_weight(batch))
             batches += 1
-            if self.runtime.progress:  # reading the loss waits for the step: only where it is shown
+            if not bar.disable:  # reading the loss waits for the step: only where it is shown
                 bar.set_postfix(loss=f"{float(total) / batches:.4f}")
         # one read per epoch: on a GPU a read after every step made the host wait for each step to end
         # (SASRec CE on S3-Rec Beauty, H100: 7.60 ms per step against 7.05;
