@@ -59,11 +59,11 @@ def _runtime(
 
 
 def _setup_logging(ctx: typer.Context, run_dir: Path | None) -> None:
-    """INFO lines to stderr, and to ``run_dir/run.log`` with a run directory, for the current command. When
-        the command ends, its handlers are closed (the log file too) and the root logger's own handlers and
-        level come back, so that a program invoking the CLI in process (a test, a notebook) keeps its
-        logging and no handler is left writing to a stream that has since been closed. ``ctx``: the command's
-    context (typer passes it to a command that declares a ``typer.Context`` parameter)."""
+    """INFO lines to stderr, and to ``run_dir/run.log`` with a run directory, for the command of ``ctx``
+    (typer passes the context to a command that declares a ``typer.Context`` parameter). When the command
+    ends, its handlers are closed (the log file too) and the root logger's own handlers and level come
+    back, so that a program that invokes the CLI in its own process (a test, a notebook) keeps its logging
+    and no handler is left writing to a stream that has since been closed."""
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if run_dir is not None:
         run_dir.mkdir(parents=True, exist_ok=True)
