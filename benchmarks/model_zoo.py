@@ -10,7 +10,9 @@ BERT4Rec paper's) and full ranking (seen items removed).
 Runs (``--models`` / ``--variants``; see ``RUNS``):
 
 * models: ``sasrec``, ``ssept``, ``bert4rec`` (paper config, lr 1e-4), ``tisasrec``, ``sasfpt``
-* variants: ``bert4rec_lr1e-3`` (BERT4Rec with lr 1e-3), and the SAS-FPT ablation as overrides of
+* variants: ``bert4rec_lr1e-3`` (BERT4Rec with lr 1e-3), ``bert4rec_lr1e-3_rtd1`` and
+  ``bert4rec_lr1e-3_rtd10`` (the same with replaced-item detection, ``model.rtd_weight`` 1 and 10), and
+  the SAS-FPT ablation as overrides of
   ``configs/ml-1m-head-sasfpt.yaml``: ``tisasrec_plus`` (TiSASRec+: only the larger interval table,
   k = 1024), ``tisasrec_plusplus`` (TiSASRec++: + week-of-year), ``sasfpt`` (full model: + user embedding
   and group loss), ``sasfpt_coldstart`` (full model, no 5-core filter: min interactions 1). The
@@ -92,6 +94,18 @@ RUNS: dict[str, RunSpec] = {
     "bert4rec_lr1e-3": RunSpec(
         "bert4rec", "BERT4Rec (lr 1e-3)", {"training.lr": 0.001}, max_epochs=BERT_FAST_CAP
     ),
+    "bert4rec_lr1e-3_rtd1": RunSpec(
+        "bert4rec",
+        "BERT4Rec (lr 1e-3) + replaced-item detection, lambda 1",
+        {"training.lr": 0.001, "model.rtd_weight": 1.0},
+        max_epochs=BERT_FAST_CAP,
+    ),
+    "bert4rec_lr1e-3_rtd10": RunSpec(
+        "bert4rec",
+        "BERT4Rec (lr 1e-3) + replaced-item detection, lambda 10",
+        {"training.lr": 0.001, "model.rtd_weight": 10.0},
+        max_epochs=BERT_FAST_CAP,
+    ),
     "tisasrec_plus": RunSpec(
         "sasfpt", "TiSASRec+ (k=1024)", {"model.week_embedding": False, **SASFPT_ABLATION_OFF}
     ),
@@ -103,7 +117,15 @@ RUNS: dict[str, RunSpec] = {
     ),
 }
 MODELS = ["sasrec", "ssept", "bert4rec", "tisasrec", "sasfpt"]
-VARIANTS = ["bert4rec_lr1e-3", "tisasrec_plus", "tisasrec_plusplus", "sasfpt", "sasfpt_coldstart"]
+VARIANTS = [
+    "bert4rec_lr1e-3",
+    "bert4rec_lr1e-3_rtd1",
+    "bert4rec_lr1e-3_rtd10",
+    "tisasrec_plus",
+    "tisasrec_plusplus",
+    "sasfpt",
+    "sasfpt_coldstart",
+]
 ABLATION = ["tisasrec", "tisasrec_plus", "tisasrec_plusplus", "sasfpt", "sasfpt_coldstart"]
 
 # Published ML-1M numbers (full ML-1M, leave-one-out), keyed by run; see shared/reference/PUBLISHED.md.

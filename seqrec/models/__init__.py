@@ -52,7 +52,7 @@ def _build_sasrec(cfg: SASRecConfig, num_items: int, num_users: int, text: Tenso
 def _build_bert4rec(
     cfg: BERT4RecConfig, num_items: int, num_users: int, text: Tensor | None
 ) -> SequenceModel:
-    return BERT4Rec(num_items, **_shared(cfg))
+    return BERT4Rec(num_items, rtd_weight=cfg.rtd_weight, **_shared(cfg))
 
 
 def _build_ssept(cfg: SSEPTConfig, num_items: int, num_users: int, text: Tensor | None) -> SequenceModel:

@@ -330,6 +330,8 @@ def check_graphs(config: RunConfig, num_items: int, device: torch.device) -> Non
         problems.append("a fixed learning rate (training.lr_step_epochs is set)")
     if mc.name not in GRAPH_MODELS:
         problems.append(f"one of the models {', '.join(GRAPH_MODELS)} (model.name is {mc.name!r})")
+    if getattr(mc, "rtd_weight", 0.0) > 0:
+        problems.append("model.rtd_weight 0 (replaced-item detection draws data-dependent replacements)")
     size = DenseCrossEntropy.logit_bytes(tc.batch_size, mc.max_len, num_items)
     if size > GRAPH_LOGIT_BYTES:
         problems.append(

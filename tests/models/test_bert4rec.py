@@ -1,18 +1,23 @@
 """BERT4Rec: the cloze objective's rates, [MASK] appended at inference, the training loss on the target
-positions only, the step LR schedule."""
+positions only, the step LR schedule, replaced-item detection."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
+from torch import Tensor
 
 from seqrec import SeqRec
+from seqrec.config import ConfigError, build_config
 from seqrec.data.batch import SequenceBatch, TrainBatch
 from seqrec.data.objectives import MaskedItem
 from seqrec.models import BERT4Rec
+from seqrec.models import bert4rec as bert4rec_module
 from seqrec.models.base import SequenceModel
 from seqrec.nn.adapters import insert_adapters
+from seqrec.nn.attention import positions_from_end
 from seqrec.nn.bert import pack_positions
 from seqrec.nn.losses import make_loss
 from tests.models.helpers import uniform_sequences
@@ -187,3 +192,125 @@ def test_step_lr_schedule(dataset, one_thread) -> None:
     assert model.fit_result is not None
     lrs = [row["lr"] for row in model.fit_result.history]
     assert lrs == pytest.approx([0.01, 0.001, 0.0001])
+
+
+def _rtd_model() -> BERT4Rec:
+    torch.manual_seed(3)
+    return BERT4Rec(30, max_len=6, hidden=8, blocks=2, heads=2, dropout=0.0, rtd_weight=2.0).eval()
+
+
+# two windows; the cloze objective masked positions 3 and 5 of the first, 1 of the second (item 31:
+# [MASK]; position 1 of the second kept its item, as 10% of the chosen ones do)
+RTD_ITEMS = torch.tensor([[0, 0, 3, 31, 5, 31], [0, 4, 9, 7, 8, 9]])
+RTD_TARGETS = torch.tensor([[0, 0, 0, 4, 0, 6], [0, 4, 0, 0, 0, 0]])
+RTD_ORIGINAL = torch.tensor([[0, 0, 3, 4, 5, 6], [0, 4, 9, 7, 8, 9]])
+
+
+def _discriminator_bce(model: BERT4Rec, corrupted: Tensor, replaced: Tensor) -> Tensor:
+    """The discriminator's mean BCE on ``corrupted`` windows, from the encoder and head directly."""
+    real = corrupted > 0
+    h = model.encoder(
+        model.emb_norm(model.item_emb(corrupted) + model.pos_emb(positions_from_end(real))), real
+    )
+    logit = model.discriminator(h[real]).squeeze(-1)  # type: ignore[misc]
+    return F.binary_cross_entropy_with_logits(logit, replaced[real].float())
+
+
+def test_replaced_items_are_drawn_from_the_generators_softmax_over_the_batchs_masked_items() -> None:
+    """Every draw picks the masked item the generator scores far above the others (item 6 here); the
+    corrupted window is the original one (not the [MASK]ed input) with the draws at the masked positions,
+    and only the positions whose item changed are labelled replaced."""
+    model = _rtd_model()
+    table = torch.zeros(31, 9)
+    table[4, 0] = table[6, 1] = 1.0  # e'_4 = u_0, e'_6 = u_1
+    states = torch.zeros(3, 9)
+    states[:, 1] = 100.0  # g_t . e'_6 = 100 at every masked position, g_t . e'_4 = 0
+    value = model.replaced_item_loss(RTD_ITEMS, RTD_TARGETS, states, table)
+    corrupted = torch.tensor([[0, 0, 3, 6, 5, 6], [0, 6, 9, 7, 8, 9]])
+    replaced = corrupted != RTD_ORIGINAL  # the first window's position 3, the second's position 1
+    assert replaced.sum() == 2
+    torch.testing.assert_close(value, _discriminator_bce(model, corrupted, replaced))
+
+
+def test_a_draw_of_the_true_item_counts_as_original() -> None:
+    """Where every masked position held the same item, every draw returns it: nothing is replaced."""
+    model = _rtd_model()
+    targets = torch.tensor([[0, 0, 0, 4, 0, 4], [0, 4, 0, 0, 0, 0]])
+    original = torch.where(targets > 0, targets, RTD_ITEMS)
+    value = model.replaced_item_loss(RTD_ITEMS, targets, torch.randn(3, 9), model.item_table().detach())
+    torch.testing.assert_close(
+        value, _discriminator_bce(model, original, torch.zeros_like(original, dtype=torch.bool))
+    )
+
+
+def test_replaced_item_detection_adds_lambda_times_its_loss_and_trains_the_encoder() -> None:
+    """The training loss is the cloze loss plus rtd_weight times the discriminator's (the same draws for
+    the same seed); its gradient reaches the encoder, the item table and the discriminator's head."""
+    model = _rtd_model().train()
+    batch = TrainBatch(
+        items=RTD_ITEMS,
+        users=torch.tensor([1, 2]),
+        timestamps=torch.zeros_like(RTD_ITEMS),
+        targets=RTD_TARGETS,
+    )
+    loss = make_loss("ce", num_items=30, num_negatives=0)
+    torch.manual_seed(5)
+    total = model.training_loss(batch, loss)
+    model.rtd_weight = 0.0  # the cloze loss alone (dropout is off: the same states)
+    cloze = model.training_loss(batch, loss)
+    model.rtd_weight = 2.0
+    torch.manual_seed(5)
+    states = model.encode(batch, picks=RTD_TARGETS > 0).detach()
+    rtd = model.replaced_item_loss(RTD_ITEMS, RTD_TARGETS, states, model.item_table().detach())
+    torch.testing.assert_close(total, cloze + 2.0 * rtd)
+    model.zero_grad()
+    total.backward()
+    for name in (
+        "discriminator.0.weight",
+        "discriminator.2.weight",
+        "encoder.layers.0.fc1.weight",
+        "item_emb.weight",
+    ):
+        grad = dict(model.named_parameters())[name].grad
+        assert grad is not None and grad.abs().sum() > 0, name
+
+
+def test_rtd_weight_is_validated_and_belongs_to_bert4rec() -> None:
+    with pytest.raises(ConfigError, match="rtd_weight"):
+        build_config({"data": {}, "model": {"name": "bert4rec", "rtd_weight": -1}})
+    with pytest.raises(ConfigError, match="rtd_weight"):
+        build_config({"data": {}, "model": {"name": "sasrec", "rtd_weight": 1}})
+    assert BERT4Rec(30, max_len=6, hidden=8, blocks=1, heads=2, dropout=0.0).discriminator is None
+
+
+def test_replaced_item_detection_trains_and_its_run_reloads(dataset, one_thread, tmp_path) -> None:
+    model = SeqRec(
+        model={"name": "bert4rec", "max_len": 10, "hidden": 16, "rtd_weight": 10.0},
+        training={"epochs": 2, "eval_every": 1, "lr": 0.01, "loss": "ce"},
+        runtime=one_thread,
+    ).fit(dataset)
+    assert model.fit_result is not None and all(np.isfinite(h["loss"]) for h in model.fit_result.history)
+    again = SeqRec.load(model.save(tmp_path / "saved"))
+    assert again.model is not None and model.model is not None
+    for key, value in model.model.state_dict().items():
+        torch.testing.assert_close(again.model.state_dict()[key], value, msg=key)
+    assert any(key.startswith("discriminator.") for key in again.model.state_dict())
+    assert again.evaluate("test")["NDCG@10"] == model.evaluate("test")["NDCG@10"]
+
+
+@pytest.mark.parametrize("cells", [bert4rec_module.POOL_CELLS, 7])
+def test_draws_follow_the_softmax_over_the_pools_entries(monkeypatch: pytest.MonkeyPatch, cells: int) -> None:
+    """Pool (2, 2, 2, 5, 7) with scores 0, log 3, 0: item 2 has three entries of weight 1, item 5 one of
+    weight 3, item 7 one of weight 1, so 3/7, 3/7, 1/7; the same when the scores are formed a few rows at a
+    time."""
+    monkeypatch.setattr(bert4rec_module, "POOL_CELLS", cells)
+    torch.manual_seed(0)
+    table = torch.zeros(8, 2)
+    table[5, 0] = float(np.log(3.0))
+    states = torch.zeros(30_000, 2)
+    states[:, 0] = 1.0
+    drawn = bert4rec_module.draw_from_pool(states, table, torch.tensor([2, 7, 2, 5, 2]))
+    share = {i: (drawn == i).float().mean().item() for i in (2, 5, 7)}
+    assert share[2] + share[5] + share[7] == pytest.approx(1.0)
+    assert share[2] == pytest.approx(3 / 7, abs=0.012) and share[5] == pytest.approx(3 / 7, abs=0.012)
+    assert share[7] == pytest.approx(1 / 7, abs=0.01)

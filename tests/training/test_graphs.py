@@ -92,6 +92,11 @@ def test_cuda_graphs_say_what_they_need() -> None:
         check_graphs(_config("sasfpt"), 40, cuda)
     with pytest.raises(ValueError, match=r"8 x 10 x 20000000 floats, 6.0 GiB"):
         check_graphs(_config(), 20_000_000, cuda)
+    bert = build_config(
+        {"data": {}, "model": {"name": "bert4rec", "rtd_weight": 1.0}, "training": {"loss": "ce"}}
+    )
+    with pytest.raises(ValueError, match=r"model.rtd_weight 0 \(replaced-item detection"):
+        check_graphs(bert, 40, cuda)
     check_graphs(_config(), 40, cuda)  # nothing to say
 
 
