@@ -10,8 +10,9 @@ BERT4Rec paper's) and full ranking (seen items removed).
 Runs (``--models`` / ``--variants``; see ``RUNS``):
 
 * models: ``sasrec``, ``ssept``, ``bert4rec`` (paper config, lr 1e-4), ``tisasrec``, ``sasfpt``
-* variants: ``bert4rec_lr1e-3`` (BERT4Rec with lr 1e-3), ``bert4rec_lr1e-3_rtd1`` and
-  ``bert4rec_lr1e-3_rtd10`` (the same with replaced-item detection, ``model.rtd_weight`` 1 and 10), and
+* variants: ``bert4rec_lr1e-3`` (BERT4Rec with lr 1e-3), ``bert4rec_lr1e-3_rtd0.1``,
+  ``bert4rec_lr1e-3_rtd1`` and ``bert4rec_lr1e-3_rtd10`` (the same with replaced-item detection,
+  ``model.rtd_weight`` 0.1, 1 and 10), and
   the SAS-FPT ablation as overrides of
   ``configs/ml-1m-head-sasfpt.yaml``: ``tisasrec_plus`` (TiSASRec+: only the larger interval table,
   k = 1024), ``tisasrec_plusplus`` (TiSASRec++: + week-of-year), ``sasfpt`` (full model: + user embedding
@@ -94,6 +95,12 @@ RUNS: dict[str, RunSpec] = {
     "bert4rec_lr1e-3": RunSpec(
         "bert4rec", "BERT4Rec (lr 1e-3)", {"training.lr": 0.001}, max_epochs=BERT_FAST_CAP
     ),
+    "bert4rec_lr1e-3_rtd0.1": RunSpec(
+        "bert4rec",
+        "BERT4Rec (lr 1e-3) + replaced-item detection, lambda 0.1",
+        {"training.lr": 0.001, "model.rtd_weight": 0.1},
+        max_epochs=BERT_FAST_CAP,
+    ),
     "bert4rec_lr1e-3_rtd1": RunSpec(
         "bert4rec",
         "BERT4Rec (lr 1e-3) + replaced-item detection, lambda 1",
@@ -119,6 +126,7 @@ RUNS: dict[str, RunSpec] = {
 MODELS = ["sasrec", "ssept", "bert4rec", "tisasrec", "sasfpt"]
 VARIANTS = [
     "bert4rec_lr1e-3",
+    "bert4rec_lr1e-3_rtd0.1",
     "bert4rec_lr1e-3_rtd1",
     "bert4rec_lr1e-3_rtd10",
     "tisasrec_plus",
