@@ -314,3 +314,39 @@ def test_draws_follow_the_softmax_over_the_pools_entries(monkeypatch: pytest.Mon
     assert share[2] + share[5] + share[7] == pytest.approx(1.0)
     assert share[2] == pytest.approx(3 / 7, abs=0.012) and share[5] == pytest.approx(3 / 7, abs=0.012)
     assert share[7] == pytest.approx(1 / 7, abs=0.01)
+
+
+def test_the_discriminators_pass_leaves_the_cloze_gradients_as_they_are() -> None:
+    """The encoder runs twice in a step (the generator's pass, then the discriminator's on the corrupted
+    windows): as lambda goes to 0, every shared weight's gradient must tend to the cloze objective's, with
+    dropout on (the generator's masks are drawn first either way). A second pass that overwrote what the
+    first saved for its backward would break this."""
+    torch.manual_seed(0)
+    num_items, length = 300, 50
+    items = torch.randint(1, num_items + 1, (64, length))
+    targets = torch.where(torch.rand(64, length) < 0.2, items, 0)
+    items = torch.where(targets > 0, num_items + 1, items)
+    batch = TrainBatch(
+        items=items, users=torch.arange(64) + 1, timestamps=torch.zeros_like(items), targets=targets
+    )
+    loss = make_loss("ce", num_items=num_items, num_negatives=0)
+    torch.manual_seed(1)
+    model = BERT4Rec(
+        num_items, max_len=length, hidden=32, blocks=2, heads=2, dropout=0.1, rtd_weight=1.0
+    ).train()
+    grads = []
+    for weight in (0.0, 1e-9):
+        model.rtd_weight = weight
+        model.zero_grad()
+        torch.manual_seed(2)
+        model.training_loss(batch, loss).backward()
+        grads.append(
+            {
+                n: p.grad.clone()
+                for n, p in model.named_parameters()
+                if p.grad is not None and "discriminator" not in n
+            }
+        )
+    assert grads[0].keys() == grads[1].keys()
+    for name, grad in grads[0].items():
+        torch.testing.assert_close(grads[1][name], grad, rtol=1e-5, atol=1e-7, msg=name)
