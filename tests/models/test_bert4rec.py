@@ -350,3 +350,11 @@ def test_the_discriminators_pass_leaves_the_cloze_gradients_as_they_are() -> Non
     assert grads[0].keys() == grads[1].keys()
     for name, grad in grads[0].items():
         torch.testing.assert_close(grads[1][name], grad, rtol=1e-5, atol=1e-7, msg=name)
+
+
+def test_an_empty_pool_draws_nothing() -> None:
+    table = torch.zeros(5, 3)
+    empty = torch.zeros(0, dtype=torch.long)
+    assert bert4rec_module.draw_from_pool(torch.zeros(0, 3), table, empty).numel() == 0
+    with pytest.raises(ValueError, match="2 states to draw for from an empty pool"):
+        bert4rec_module.draw_from_pool(torch.zeros(2, 3), table, empty)
