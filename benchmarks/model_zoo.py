@@ -85,6 +85,7 @@ class RunSpec:
 # a few of its 12-step epochs). lr 1e-3 (RecBole's default and common BERT4Rec re-implementations')
 # is run beside it as a separate record: same architecture and objective, only the step size.
 CAUSAL_CAP, BERT_CAP, BERT_FAST_CAP = 400, 2000, 800
+RTD_WEIGHTS = (0.1, 1.0, 10.0)
 SASFPT_ABLATION_OFF = {"model.user_embedding": False, "model.group_loss_weight": 0}
 RUNS: dict[str, RunSpec] = {
     "sasrec": RunSpec("sasrec", "SASRec"),
@@ -95,24 +96,15 @@ RUNS: dict[str, RunSpec] = {
     "bert4rec_lr1e-3": RunSpec(
         "bert4rec", "BERT4Rec (lr 1e-3)", {"training.lr": 0.001}, max_epochs=BERT_FAST_CAP
     ),
-    "bert4rec_lr1e-3_rtd0.1": RunSpec(
-        "bert4rec",
-        "BERT4Rec (lr 1e-3) + replaced-item detection, lambda 0.1",
-        {"training.lr": 0.001, "model.rtd_weight": 0.1},
-        max_epochs=BERT_FAST_CAP,
-    ),
-    "bert4rec_lr1e-3_rtd1": RunSpec(
-        "bert4rec",
-        "BERT4Rec (lr 1e-3) + replaced-item detection, lambda 1",
-        {"training.lr": 0.001, "model.rtd_weight": 1.0},
-        max_epochs=BERT_FAST_CAP,
-    ),
-    "bert4rec_lr1e-3_rtd10": RunSpec(
-        "bert4rec",
-        "BERT4Rec (lr 1e-3) + replaced-item detection, lambda 10",
-        {"training.lr": 0.001, "model.rtd_weight": 10.0},
-        max_epochs=BERT_FAST_CAP,
-    ),
+    **{  # replaced-item detection at three weights lambda (model.rtd_weight)
+        f"bert4rec_lr1e-3_rtd{weight:g}": RunSpec(
+            "bert4rec",
+            f"BERT4Rec (lr 1e-3) + replaced-item detection, lambda {weight:g}",
+            {"training.lr": 0.001, "model.rtd_weight": weight},
+            max_epochs=BERT_FAST_CAP,
+        )
+        for weight in RTD_WEIGHTS
+    },
     "tisasrec_plus": RunSpec(
         "sasfpt", "TiSASRec+ (k=1024)", {"model.week_embedding": False, **SASFPT_ABLATION_OFF}
     ),
@@ -126,9 +118,7 @@ RUNS: dict[str, RunSpec] = {
 MODELS = ["sasrec", "ssept", "bert4rec", "tisasrec", "sasfpt"]
 VARIANTS = [
     "bert4rec_lr1e-3",
-    "bert4rec_lr1e-3_rtd0.1",
-    "bert4rec_lr1e-3_rtd1",
-    "bert4rec_lr1e-3_rtd10",
+    *(f"bert4rec_lr1e-3_rtd{weight:g}" for weight in RTD_WEIGHTS),
     "tisasrec_plus",
     "tisasrec_plusplus",
     "sasfpt",
